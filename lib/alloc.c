@@ -1,0 +1,465 @@
+/*
+ * alloc.c - allocation, free and resize: contiguous runs first, chains of
+ * extents when no run is long enough.
+ *
+ * Why the guarantee holds: a chain of d blocks uses k <= d extents (each at
+ * least one block), the root and S(k) <= S(d) nodes.  Before touching the
+ * heap, the allocator counts the k it will use (a read-only pass over the
+ * index, in the same order as the real extraction) and checks that the
+ * free blocks cover d + 1 + S(k); data extents are taken first, then the
+ * nodes, one block each, from whatever is left.  So with at least
+ * blocks_for(n) = d + 1 + S(d) free blocks it cannot fail, and when it does
+ * fail nothing has changed.
+ */
+#include "catena_int.h"
+
+#define FLAG_MASK ((unsigned)(CATENA_NOSCAN | CATENA_FINAL | CATENA_NOCOLLECT))
+
+static bool bad_heap(catena_heap_t *h)
+{
+    return !h || h->magic != CATENA_MAGIC;
+}
+
+/* Length of the run starting at s: count the TAIL states after it, a
+ * table byte (two blocks) at a time where possible. */
+static size_t run_len(const catena_heap_t *h, size_t s)
+{
+    size_t i = s + 1, n = h->nblocks;
+    while (i < n && (i & 1) && st(h, i) == ST_TAIL)
+        i++;
+    if (i < n && !(i & 1)) {
+        while (i + 1 < n && h->table[i >> 1] == ST_TAIL * 0x11)
+            i += 2;
+        while (i < n && st(h, i) == ST_TAIL)
+            i++;
+    }
+    return i - s;
+}
+
+static size_t blocks(size_t n) { return n / B + (n % B != 0); }
+
+static void note_alloc(catena_heap_t *h)
+{
+    size_t used = h->nblocks - h->free_blocks;
+    h->allocs++;
+    h->objects++;
+    if (used > h->peak_used)
+        h->peak_used = used;
+}
+
+int _catena_handle(catena_heap_t *h, const void *p, const char *where,
+                   size_t *out)
+{
+    if (bad_heap(h))
+        return _catena_err(h, CATENA_ECORRUPT, p, where);
+    const unsigned char *c = p;
+    if (c < h->base || c >= h->base + h->nblocks * B)
+        return _catena_err(h, CATENA_EFOREIGN, p, where);
+    size_t i = idx_of(h, p);
+    unsigned s = st(h, i);
+    if ((size_t)(c - h->base) % B == 0 && ST_IS_HEAD(s)) {
+        *out = i;
+        return CATENA_OK;
+    }
+    while (s == ST_TAIL && i > 0) /* classify: inside what? */
+        s = st(h, --i);
+    return _catena_err(h, s == ST_FREE ? CATENA_EFREE : CATENA_EINTERIOR, p,
+                       where);
+}
+
+/* ---- building chains --------------------------------------------------- */
+
+/* Take `want` blocks as extents, largest runs first, the last one best-fit;
+ * each extent's first block becomes EXT and links the next in-band
+ * ({next, len} in its first entry).  Returns the list head.  The caller
+ * has checked that the free runs hold `want` blocks. */
+static size_t take_extents(catena_heap_t *h, size_t want)
+{
+    size_t head = CATENA_NIL, prev = CATENA_NIL;
+    while (want) {
+        size_t s = _catena_run_largest(h), len = run_at(h, s)->len;
+        if (len > want) {
+            s = _catena_run_fit(h, want);
+            if (s == CATENA_NIL)
+                s = _catena_run_largest(h);
+            len = want;
+        }
+        _catena_run_take(h, s, len);
+        FREE_TO_HEAD(h, s, ST_EXT);
+        struct ent *e = node_at(h, s);
+        e->idx = CATENA_NIL;
+        e->cum = (cidx)len;
+        if (prev == CATENA_NIL)
+            head = s;
+        else
+            node_at(h, prev)->idx = (cidx)s;
+        prev = s;
+        want -= len;
+    }
+    return head;
+}
+
+/* Take n single blocks for spine nodes from the shortest runs (sparing the
+ * long ones), linked in-band; the first becomes `first_state`. */
+static size_t take_nodes(catena_heap_t *h, size_t n, unsigned first_state)
+{
+    size_t head = CATENA_NIL;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = _catena_run_smallest(h), s = _catena_run_take_last(h, r);
+        unsigned ns = i + 1 == n ? first_state : ST_NODE;
+        if (s == r)
+            FREE_TO_HEAD(h, s, ns);
+        else
+            TAIL_TO_HEAD(h, s, ns);
+        *(cidx *)blk(h, s) = (cidx)head;
+        head = s;
+    }
+    h->spine_blocks += n;
+    return head;
+}
+
+/* Append the pending extents to the spine, consuming the spare nodes. */
+static void push_all(catena_heap_t *h, size_t root, size_t ext, size_t spare)
+{
+    while (ext != CATENA_NIL) {
+        struct ent *e = node_at(h, ext);
+        size_t next = e->idx, len = e->cum;
+        _catena_spine_push(h, root, ext, len, &spare);
+        ext = next;
+    }
+    CATENA_ASSERT(h, spare == CATENA_NIL);
+}
+
+static void zero_object(catena_heap_t *h, void *obj)
+{
+    catena_iter_t it;
+    void *p;
+    size_t n;
+    for (catena_iter_init(&it, h, obj); catena_iter_next(&it, &p, &n);)
+        memset(p, 0, n);
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+static void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
+{
+    size_t s = _catena_run_fit(h, d);
+    if (s == CATENA_NIL)
+        return NULL;
+    _catena_run_take(h, s, d);
+    FREE_TO_HEAD(h, s, _catena_head_state(flags));
+    note_alloc(h);
+    return blk(h, s);
+}
+
+static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
+{
+    size_t k = _catena_greedy_extents(h, d);
+    if (k == SIZE_MAX || h->free_blocks < d + 1 + _catena_spine_nodes(k))
+        return NULL;
+    size_t ext = take_extents(h, d);
+    size_t spare = take_nodes(h, 1 + _catena_spine_nodes(k), ST_CHAIN);
+    size_t root = spare;
+    spare = *(cidx *)blk(h, root);
+    _catena_spine_init(h, root, 0);
+    push_all(h, root, ext, spare);
+    _catena_spine_set_flags(h, root, flags & FLAG_MASK);
+    h->chained++;
+    note_alloc(h);
+    return blk(h, root);
+}
+
+void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
+{
+    static const char fn[] = "catena_alloc";
+    if (bad_heap(h)) {
+        _catena_err(h, CATENA_ECORRUPT, NULL, fn);
+        return NULL;
+    }
+    if ((flags & ~(FLAG_MASK | (unsigned)CATENA_ZERO)) ||
+        ((flags & CATENA_FINAL) && (flags & CATENA_NOCOLLECT))) {
+        _catena_err(h, CATENA_EINVAL, NULL, fn);
+        return NULL;
+    }
+    size_t d = blocks(n);
+    if (n == 0 || d > CATENA_MAX_BLOCKS) {
+        h->failed++;
+        _catena_err(h, CATENA_ESIZE, NULL, fn);
+        return NULL;
+    }
+    void *p = alloc_contig(h, d, flags);
+    if (!p && d > 1 && h->chaining)
+        p = alloc_chain(h, d, flags);
+    if (!p) {
+        h->failed++;
+        _catena_err(h, h->chaining || h->free_blocks < d ? CATENA_ENOMEM
+                                                         : CATENA_ENOCHAIN,
+                    NULL, fn);
+        return NULL;
+    }
+    if (flags & CATENA_ZERO)
+        zero_object(h, p);
+    return p;
+}
+
+void *catena_alloc(catena_heap_t *h, size_t n)
+{
+    return catena_alloc_flags(h, n, 0);
+}
+
+/* ---- free ---------------------------------------------------------------- */
+
+static void free_obj(catena_heap_t *h, size_t i)
+{
+    if (st(h, i) >= ST_CHAIN && st(h, i) < ST_PIN) {
+        _catena_spine_release(h, i);
+        h->chained--;
+    } else {
+        _catena_run_release(h, i, run_len(h, i));
+    }
+    h->objects--;
+    h->frees++;
+}
+
+int catena_free(catena_heap_t *h, void *obj)
+{
+    size_t i;
+    if (!obj)
+        return CATENA_OK;
+    int e = _catena_handle(h, obj, "catena_free", &i);
+    if (e)
+        return e;
+    free_obj(h, i);
+    return CATENA_OK;
+}
+
+/* ---- resize -------------------------------------------------------------- */
+
+static bool is_chain(const catena_heap_t *h, size_t i)
+{
+    return st(h, i) == ST_CHAIN || st(h, i) == ST_CHAIN + 1;
+}
+
+/* A chain left with one extent becomes contiguous again. */
+static size_t unchain_if_single(catena_heap_t *h, size_t root)
+{
+    struct ent *e = ents(h, root, root);
+    if (_catena_spine_entries(h, root, root) != 1 || st(h, e[0].idx) != ST_EXT)
+        return root;
+    size_t ext = e[0].idx;
+    EXT_TO_HEAD(h, ext, _catena_head_state(_catena_spine_flags(h, root)));
+    _catena_run_release(h, root, 1);
+    h->spine_blocks--;
+    h->chained--;
+    return ext;
+}
+
+/* Grow object i (contiguous of d0 blocks, or a chain) to d1 blocks without
+ * moving data.  Returns the handle, or NIL when the blocks are not there
+ * (nothing changed). */
+static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
+{
+    bool conv = !is_chain(h, i);
+    size_t need = d1 - d0;
+    size_t end = conv ? i + d0 : _catena_spine_last_end(h, i);
+    size_t absorb = 0, rlen = 0;
+    if (end < h->nblocks && st(h, end) == ST_FREE) {
+        rlen = run_at(h, end)->len;
+        absorb = rlen < need ? rlen : need;
+    }
+    if (conv && absorb == need) { /* the easy case: extend in place */
+        _catena_run_take(h, end, need);
+        FREE_TO_TAIL(h, end);
+        return i;
+    }
+    if (conv && !h->chaining)
+        return CATENA_NIL;
+    size_t k = 0, k0 = conv ? 1 : _catena_spine_count(h, i);
+    if (absorb < need) {
+        if (absorb) /* count extents as if the neighbour were taken */
+            _catena_run_unlink(h, end);
+        k = _catena_greedy_extents(h, need - absorb);
+        if (absorb)
+            _catena_run_insert(h, end, rlen);
+        if (k == SIZE_MAX)
+            return CATENA_NIL;
+    }
+    size_t nodes = _catena_spine_nodes(k0 + k) - _catena_spine_nodes(k0) +
+                   (conv ? 1 : 0);
+    if (h->free_blocks < need + nodes)
+        return CATENA_NIL;
+    if (absorb) {
+        _catena_run_take(h, end, absorb);
+        FREE_TO_TAIL(h, end);
+    }
+    size_t ext = k ? take_extents(h, need - absorb) : CATENA_NIL;
+    size_t spare = nodes ? take_nodes(h, nodes, conv ? ST_CHAIN : ST_NODE)
+                         : CATENA_NIL;
+    size_t root = i;
+    if (conv) {
+        root = spare;
+        spare = *(cidx *)blk(h, root);
+        unsigned fl = _catena_state_flags(st(h, i));
+        _catena_spine_init(h, root, 0);
+        HEAD_TO_EXT(h, i);
+        ents(h, root, root)[0].idx = (cidx)i;
+        ents(h, root, root)[0].cum = (cidx)(d0 + absorb);
+        _catena_spine_set_flags(h, root, fl);
+        h->chained++;
+    } else if (absorb) {
+        _catena_spine_grow_last(h, root, absorb);
+    }
+    push_all(h, root, ext, spare);
+    return root;
+}
+
+static size_t shrink(catena_heap_t *h, size_t i, size_t d0, size_t d1)
+{
+    if (!is_chain(h, i)) {
+        _catena_run_release(h, i + d1, d0 - d1);
+        return i;
+    }
+    _catena_spine_truncate(h, i, d1);
+    return unchain_if_single(h, i);
+}
+
+size_t _catena_obj_blocks(const catena_heap_t *h, size_t i)
+{
+    return is_chain(h, i) ? _catena_spine_total(h, i) : run_len(h, i);
+}
+
+void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
+{
+    static const char fn[] = "catena_realloc";
+    size_t i;
+    if (!obj)
+        return catena_alloc(h, n);
+    int e = _catena_handle(h, obj, fn, &i);
+    if (e)
+        return NULL;
+    size_t d1 = blocks(n);
+    if (n == 0 || d1 > CATENA_MAX_BLOCKS) {
+        _catena_err(h, CATENA_ESIZE, obj, fn);
+        return NULL;
+    }
+    size_t d0 = _catena_obj_blocks(h, i), r = i;
+    if (d1 < d0)
+        r = shrink(h, i, d0, d1);
+    else if (d1 > d0)
+        r = grow(h, i, d0, d1);
+    if (r == CATENA_NIL) {
+        h->failed++;
+        _catena_err(h, h->chaining ? CATENA_ENOMEM : CATENA_ENOCHAIN, obj, fn);
+        return NULL;
+    }
+    size_t used = h->nblocks - h->free_blocks;
+    if (used > h->peak_used)
+        h->peak_used = used;
+    return blk(h, r);
+}
+
+/* Copy object i into a new contiguous run of d blocks; free i. */
+static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
+{
+    unsigned fl = is_chain(h, i) ? _catena_spine_flags(h, i)
+                                 : _catena_state_flags(st(h, i));
+    void *q = alloc_contig(h, d, fl);
+    if (!q) {
+        h->failed++;
+        _catena_err(h, CATENA_ENOMEM, blk(h, i), fn);
+        return NULL;
+    }
+    size_t n = _catena_obj_blocks(h, i);
+    catena_read(h, blk(h, i), 0, q, (n < d ? n : d) * B);
+    free_obj(h, i);
+    h->allocs--; /* a move is not a new allocation */
+    h->frees--;
+    return q;
+}
+
+void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
+{
+    static const char fn[] = "catena_realloc_contig";
+    size_t i;
+    if (!obj) {
+        size_t d = blocks(n);
+        void *p = NULL;
+        if (bad_heap(h))
+            _catena_err(h, CATENA_ECORRUPT, NULL, fn);
+        else if (n == 0 || d > CATENA_MAX_BLOCKS)
+            _catena_err(h, CATENA_ESIZE, NULL, fn);
+        else if (!(p = alloc_contig(h, d, 0)))
+            _catena_err(h, CATENA_ENOMEM, NULL, fn);
+        if (!p && !bad_heap(h))
+            h->failed++;
+        return p;
+    }
+    if (_catena_handle(h, obj, fn, &i))
+        return NULL;
+    size_t d1 = blocks(n);
+    if (n == 0 || d1 > CATENA_MAX_BLOCKS) {
+        _catena_err(h, CATENA_ESIZE, obj, fn);
+        return NULL;
+    }
+    if (!is_chain(h, i)) {
+        size_t d0 = run_len(h, i), end = i + d0;
+        if (d1 == d0)
+            return obj;
+        if (d1 < d0)
+            return blk(h, shrink(h, i, d0, d1));
+        if (end < h->nblocks && st(h, end) == ST_FREE &&
+            run_at(h, end)->len >= d1 - d0)
+            return blk(h, grow(h, i, d0, d1));
+    }
+    return move_contig(h, i, d1, fn);
+}
+
+void *catena_flatten(catena_heap_t *h, void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_flatten", &i))
+        return NULL;
+    if (!is_chain(h, i))
+        return obj;
+    return move_contig(h, i, _catena_spine_total(h, i), "catena_flatten");
+}
+
+/* ---- queries used by access.c -------------------------------------------- */
+
+size_t catena_size(catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_size", &i))
+        return 0;
+    return _catena_obj_blocks(h, i) * B;
+}
+
+size_t catena_extents(catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_extents", &i))
+        return 0;
+    return is_chain(h, i) ? _catena_spine_count(h, i) : 1;
+}
+
+bool catena_is_contiguous(catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_is_contiguous", &i))
+        return false;
+    return !is_chain(h, i);
+}
+
+unsigned catena_flags(catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_flags", &i))
+        return 0;
+    return is_chain(h, i) ? _catena_spine_flags(h, i)
+                          : _catena_state_flags(st(h, i));
+}
+
+size_t _catena_run_length(const catena_heap_t *h, size_t s)
+{
+    return run_len(h, s);
+}

@@ -1,0 +1,240 @@
+/*
+ * catena_int.h - internal layout, block states and invariants of a heap.
+ *
+ * Layout of an arena:
+ *
+ *   [struct catena_heap | bin heads | nibble table | pad | block 0 .. N-1]
+ *
+ * Every block has a 4-bit state in the table.  A *run* is a maximal
+ * sequence "start block, then TAIL blocks"; the start's state says what the
+ * run is.  Free runs keep their bookkeeping inside themselves: a header
+ * {next, prev, len} in the first block and a footer (the start index) in the
+ * last word of the last block.
+ *
+ * THE INVARIANTS (checked by catena_check, asserted in debug builds):
+ *  I1  Every block belongs to exactly one run; block 0 is a run start; a
+ *      TAIL never starts a run.
+ *  I2  Free runs are maximal: no two free runs are adjacent.
+ *  I3  Each free run is in exactly one bin list, the one of its length, and
+ *      a bin's bit in the bitmap is set iff its list is non-empty.
+ *  I4  A contiguous object is one run whose start is a HEAD state.
+ *  I5  A chained object is a CHAIN root block plus >= 2 EXT runs (its data)
+ *      plus NODE blocks, linked by the spine: a tree of one-block nodes that
+ *      is left-packed and of minimal depth, so it has exactly S(k) non-root
+ *      nodes for k extents (the blocks_for formula counts on this).
+ *  I6  free_blocks, used_blocks, free_runs, objects, chained counters equal
+ *      what a walk of the table finds.
+ */
+#ifndef CATENA_INT_H
+#define CATENA_INT_H
+
+#include "catena.h"
+#include <string.h>
+#include <limits.h>
+
+#ifndef CATENA_DEBUG
+#define CATENA_DEBUG 0
+#endif
+/* Debug code is always compiled (so it cannot rot) and folded away. */
+static const bool catena_debug = CATENA_DEBUG;
+
+#define B ((size_t)CATENA_BLOCK_SIZE)
+
+#if CATENA_BLOCK_SIZE < 16 || (CATENA_BLOCK_SIZE & (CATENA_BLOCK_SIZE - 1))
+#error "CATENA_BLOCK_SIZE must be a power of two >= 16"
+#endif
+
+#if CATENA_INDEX_BITS == 32
+typedef uint32_t cidx;
+#define CATENA_NIL UINT32_MAX
+#elif CATENA_INDEX_BITS == 16
+typedef uint16_t cidx;
+#define CATENA_NIL UINT16_MAX
+#else
+#error "CATENA_INDEX_BITS must be 16 or 32"
+#endif
+
+/* A chained object's flags: with 32-bit indexes they ride in the top 4
+ * bits of the root's first cumulative count (so a heap holds at most
+ * 2^28 - 1 blocks and the root has a full f entries); with 16-bit indexes
+ * the root starts with a 2-byte header instead (f - 1 entries) so that a
+ * heap can have 65534 blocks. */
+#if CATENA_INDEX_BITS == 32
+#define CATENA_FLAG_SHIFT 28
+#define CATENA_MAX_BLOCKS (((size_t)1 << 28) - 1)
+#define CATENA_CUM_MASK ((cidx)CATENA_MAX_BLOCKS)
+#define ROOT_HDR 0
+#else
+#define CATENA_MAX_BLOCKS ((size_t)CATENA_NIL - 1)
+#define CATENA_CUM_MASK ((cidx)CATENA_NIL)
+#define ROOT_HDR 2
+#endif
+
+/* ---- block states (4 bits) ------------------------------------------- */
+enum {
+    ST_FREE = 0,  /* first block of a free run */
+    ST_TAIL = 1,  /* any non-first block of any run */
+    ST_EXT = 2,   /* first block of a data extent of a chained object */
+    ST_NODE = 3,  /* a (non-root) spine node block */
+    ST_HEAD = 4,  /* 4..11: contiguous object, 4 + 2*kind + mark,
+                   * kind bit0 = NOSCAN, bit1 = FINAL */
+    ST_CHAIN = 12, /* 12, 13 (marked): root of a chained object */
+    ST_PIN = 14   /* 14, 15: NOCOLLECT contiguous object, +1 if NOSCAN */
+};
+
+#define ST_IS_HEAD(s) ((s) >= ST_HEAD)        /* any object handle */
+#define ST_IS_CONTIG(s) ((s) >= ST_HEAD && ((s) < ST_CHAIN || (s) >= ST_PIN))
+
+static inline unsigned st_get(const unsigned char *t, size_t i)
+{
+    return (t[i >> 1] >> ((i & 1) * 4)) & 0xFu;
+}
+static inline void st_put(unsigned char *t, size_t i, unsigned s)
+{
+    unsigned sh = (unsigned)((i & 1) * 4);
+    t[i >> 1] = (unsigned char)((t[i >> 1] & ~(0xFu << sh)) | (s << sh));
+}
+
+/* ---- the heap control block ------------------------------------------ */
+#define CATENA_MAGIC 0x63617465u /* "cate" */
+#define SL_BITS 3
+#define SL_N (1u << SL_BITS)
+#define MAX_BINS 256
+
+struct catena_heap {
+    uint32_t magic;
+    uint32_t nbins;
+    size_t nblocks;
+    unsigned char *table;
+    unsigned char *base; /* block 0 */
+    cidx *bins;          /* nbins list heads */
+    uint32_t binmap[MAX_BINS / 32];
+    uint32_t summary; /* bit w set iff binmap[w] != 0 */
+    bool chaining;
+    int last_err;
+    catena_hook_fn hook;
+    void *hook_ctx;
+    /* counters (I6) */
+    size_t free_blocks, free_runs, used_blocks, peak_used;
+    size_t objects, chained, spine_blocks;
+    size_t allocs, frees, failed;
+};
+
+/* Free-run header, in the run's first block. */
+struct run_hdr {
+    cidx next, prev, len;
+};
+
+/* Spine entries: a child block (NODE or EXT) and the cumulative number of
+ * data blocks of the object up to the end of that child. */
+struct ent {
+    cidx idx, cum;
+};
+#define FANOUT ((unsigned)(CATENA_BLOCK_SIZE / sizeof(struct ent)))
+#define ROOT_CAP ((unsigned)((CATENA_BLOCK_SIZE - ROOT_HDR) / sizeof(struct ent)))
+#define MAX_DEPTH 34
+
+/* ---- pointers and indexes -------------------------------------------- */
+static inline void *blk(const catena_heap_t *h, size_t i)
+{
+    return h->base + i * B;
+}
+static inline size_t idx_of(const catena_heap_t *h, const void *p)
+{
+    return (size_t)((const unsigned char *)p - h->base) / B;
+}
+static inline struct run_hdr *run_at(const catena_heap_t *h, size_t i)
+{
+    return (struct run_hdr *)blk(h, i);
+}
+static inline struct ent *node_at(const catena_heap_t *h, size_t i)
+{
+    return (struct ent *)blk(h, i);
+}
+static inline cidx *footer_at(const catena_heap_t *h, size_t last)
+{
+    return (cidx *)((unsigned char *)blk(h, last) + B - sizeof(cidx));
+}
+/* The entries of spine node `node` of the object whose root is `root`,
+ * and how many it can hold. */
+static inline struct ent *ents(const catena_heap_t *h, size_t root,
+                               size_t node)
+{
+    return (struct ent *)(void *)((unsigned char *)blk(h, node) +
+                                  (node == root ? ROOT_HDR : 0));
+}
+static inline unsigned cap_of(size_t root, size_t node)
+{
+    return node == root ? ROOT_CAP : FANOUT;
+}
+static inline unsigned st(const catena_heap_t *h, size_t i)
+{
+    return st_get(h->table, i);
+}
+
+/* ---- named state transitions ----------------------------------------- */
+/* Each asserts the state it leaves, so a wrong transition is caught where
+ * it happens rather than by the next validation. */
+#define CATENA_ASSERT(h, c) \
+    do { if (catena_debug && !(c)) _catena_assert_fail(h, #c, __LINE__); } while (0)
+#define TRANSITION(h, i, from_ok, to) \
+    do { CATENA_ASSERT(h, from_ok); st_put((h)->table, (i), (to)); } while (0)
+
+#define FREE_TO_HEAD(h, i, s)  TRANSITION(h, i, st(h, i) == ST_FREE, s)
+#define FREE_TO_TAIL(h, i)     TRANSITION(h, i, st(h, i) == ST_FREE, ST_TAIL)
+#define TAIL_TO_HEAD(h, i, s)  TRANSITION(h, i, st(h, i) == ST_TAIL, s)
+#define TAIL_TO_FREE(h, i)     TRANSITION(h, i, st(h, i) == ST_TAIL, ST_FREE)
+#define HEAD_TO_FREE(h, i)     TRANSITION(h, i, st(h, i) >= ST_EXT, ST_FREE)
+#define HEAD_TO_TAIL(h, i)     TRANSITION(h, i, st(h, i) >= ST_EXT, ST_TAIL)
+#define HEAD_TO_EXT(h, i)      TRANSITION(h, i, ST_IS_CONTIG(st(h, i)), ST_EXT)
+#define EXT_TO_HEAD(h, i, s)   TRANSITION(h, i, st(h, i) == ST_EXT, s)
+
+/* ---- cross-file internals -------------------------------------------- */
+/* heap.c */
+void _catena_assert_fail(catena_heap_t *h, const char *what, int line);
+int _catena_err(catena_heap_t *h, int err, const void *p, const char *where);
+unsigned _catena_head_state(unsigned flags);
+unsigned _catena_state_flags(unsigned s);
+size_t _catena_spine_nodes(size_t k);
+
+/* index.c: the free-run index */
+unsigned _catena_bin_of(size_t len);
+void _catena_run_insert(catena_heap_t *h, size_t s, size_t len);
+void _catena_run_unlink(catena_heap_t *h, size_t s);
+size_t _catena_run_fit(catena_heap_t *h, size_t want);
+size_t _catena_run_largest(catena_heap_t *h);
+size_t _catena_run_smallest(catena_heap_t *h);
+void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
+size_t _catena_run_take_last(catena_heap_t *h, size_t s);
+void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
+size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
+
+/* spine.c: the extent tree of a chained object */
+struct seg {
+    size_t start; /* first block of the extent */
+    size_t lo;    /* object block offset where it begins */
+    size_t hi;    /* ... and ends (exclusive) */
+};
+size_t _catena_spine_total(const catena_heap_t *h, size_t root);
+unsigned _catena_spine_flags(const catena_heap_t *h, size_t root);
+void _catena_spine_set_flags(catena_heap_t *h, size_t root, unsigned f);
+void _catena_spine_init(catena_heap_t *h, size_t root, unsigned flags);
+unsigned _catena_spine_entries(const catena_heap_t *h, size_t root,
+                               size_t node);
+bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
+                        struct seg *out);
+size_t _catena_spine_count(const catena_heap_t *h, size_t root);
+void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
+                        size_t len, size_t *spare);
+void _catena_spine_grow_last(catena_heap_t *h, size_t root, size_t add);
+void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep);
+void _catena_spine_release(catena_heap_t *h, size_t root);
+size_t _catena_spine_last_end(const catena_heap_t *h, size_t root);
+
+/* alloc.c */
+size_t _catena_run_length(const catena_heap_t *h, size_t s);
+size_t _catena_obj_blocks(const catena_heap_t *h, size_t i);
+int _catena_handle(catena_heap_t *h, const void *p, const char *where,
+                   size_t *out);
+
+#endif /* CATENA_INT_H */

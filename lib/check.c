@@ -1,0 +1,193 @@
+/*
+ * check.c - the full validator: every invariant of catena_int.h, checked
+ * from scratch against the table, the index and the counters.  O(N).
+ * Used after every operation by the randomized tests and available to
+ * applications (catena_check) as a debugging aid.
+ */
+#include "catena_int.h"
+
+static int bad(catena_heap_t *h, const char *what)
+{
+    return _catena_err(h, CATENA_ECORRUPT, NULL, what);
+}
+
+static size_t ecum(const struct ent *e) { return e->cum & CATENA_CUM_MASK; }
+
+
+/* I3: every class list is well linked and holds runs of its class. */
+static int check_index(catena_heap_t *h, size_t *runs, size_t *blocks)
+{
+    size_t n = h->nblocks;
+    *runs = *blocks = 0;
+    for (unsigned b = 0; b < MAX_BINS; b++) {
+        bool bit = (h->binmap[b / 32] >> (b % 32)) & 1u;
+        if (b >= h->nbins) {
+            if (bit)
+                return bad(h, "class bit set beyond the last class");
+            continue;
+        }
+        if (bit != (h->bins[b] != CATENA_NIL))
+            return bad(h, "class bitmap disagrees with its list");
+        size_t prev = CATENA_NIL;
+        for (size_t s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
+            const struct run_hdr *r = run_at(h, s);
+            if (s >= n || st(h, s) != ST_FREE)
+                return bad(h, "class list names a block that is not free");
+            if (r->prev != prev)
+                return bad(h, "free list back link broken");
+            if (!r->len || r->len > n - s || _catena_bin_of(r->len) != b)
+                return bad(h, "free run in the wrong class");
+            if (*footer_at(h, s + r->len - 1) != s)
+                return bad(h, "free run footer wrong");
+            if (++*runs > n)
+                return bad(h, "free list cycle");
+            *blocks += r->len;
+            prev = s;
+        }
+    }
+    for (unsigned w = 0; w < MAX_BINS / 32; w++)
+        if (((h->summary >> w) & 1u) != (h->binmap[w] != 0))
+            return bad(h, "class summary word wrong");
+    return CATENA_OK;
+}
+
+struct spine_count {
+    size_t exts, ext_blocks, nodes;
+};
+
+/* I5 for one chained object. */
+static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
+{
+    size_t stack[MAX_DEPTH], lo[MAX_DEPTH];
+    unsigned pos[MAX_DEPTH];
+    bool edge[MAX_DEPTH];
+    int sp = 0, leaf_depth = -1;
+    size_t k = 0, nodes = 0, total = 0;
+    unsigned fl = _catena_spine_flags(h, root);
+    if ((fl & ~7u) || ((fl & CATENA_FINAL) && (fl & CATENA_NOCOLLECT)))
+        return bad(h, "chained object has bad flags");
+    stack[0] = root;
+    pos[0] = 0;
+    lo[0] = 0;
+    edge[0] = true;
+    while (sp >= 0) {
+        size_t node = stack[sp];
+        const struct ent *e = ents(h, root, node);
+        unsigned n = _catena_spine_entries(h, root, node), i = pos[sp];
+        unsigned cap = cap_of(root, node);
+        if (i == 0) {
+            if (n == 0)
+                return bad(h, "empty spine node");
+            for (unsigned j = n; j < cap; j++)
+                if (e[j].idx != CATENA_NIL)
+                    return bad(h, "spine entry after the end");
+            if (n < cap && !edge[sp])
+                return bad(h, "spine not left-packed");
+        }
+        if (i == n) {
+            sp--;
+            continue;
+        }
+        pos[sp]++;
+        size_t c = e[i].idx, clo = i ? ecum(&e[i - 1]) : lo[sp];
+        if (c >= h->nblocks || ecum(&e[i]) <= clo)
+            return bad(h, "spine entry out of range or not increasing");
+        unsigned cs = st(h, c), s0 = st(h, e[0].idx);
+        if (cs != s0 || (cs != ST_EXT && cs != ST_NODE))
+            return bad(h, "spine child is neither all extents nor all nodes");
+        if (cs == ST_EXT) {
+            if (leaf_depth < 0)
+                leaf_depth = sp;
+            if (leaf_depth != sp)
+                return bad(h, "spine leaves at different depths");
+            if (clo != total ||
+                _catena_run_length(h, c) != ecum(&e[i]) - clo)
+                return bad(h, "extent length disagrees with the spine");
+            total = ecum(&e[i]);
+            k++;
+            sc->exts++;
+            sc->ext_blocks += ecum(&e[i]) - clo;
+        } else {
+            if (sp + 1 >= MAX_DEPTH || _catena_run_length(h, c) != 1)
+                return bad(h, "spine too deep or node not one block");
+            nodes++;
+            sc->nodes++;
+            stack[sp + 1] = c;
+            pos[sp + 1] = 0;
+            lo[sp + 1] = clo;
+            edge[sp + 1] = edge[sp] && i + 1 == n;
+            sp++;
+            /* the child's last cumulative count must equal this entry's */
+            unsigned cn = _catena_spine_entries(h, root, c);
+            if (!cn || ecum(&ents(h, root, c)[cn - 1]) != ecum(&e[i]))
+                return bad(h, "spine node total disagrees with its parent");
+        }
+    }
+    if (k < 2)
+        return bad(h, "chained object with fewer than two extents");
+    if (nodes != _catena_spine_nodes(k))
+        return bad(h, "spine is not minimal (node count != S(k))");
+    return CATENA_OK;
+}
+
+int catena_check(catena_heap_t *h)
+{
+    if (!h || h->magic != CATENA_MAGIC)
+        return _catena_err(h, CATENA_ECORRUPT, NULL, "bad heap magic");
+    size_t n = h->nblocks;
+    if (n < 2 || n > CATENA_MAX_BLOCKS || h->nbins != _catena_bin_of(n) + 1)
+        return bad(h, "heap geometry");
+    size_t iruns, iblocks;
+    int e = check_index(h, &iruns, &iblocks);
+    if (e)
+        return e;
+    size_t runs = 0, fr = 0, objs = 0, chains = 0, exts = 0, eblocks = 0;
+    size_t nodes = 0;
+    struct spine_count sc = {0, 0, 0};
+    bool prev_free = false;
+    for (size_t i = 0; i < n;) {
+        unsigned s = st(h, i);
+        if (s == ST_TAIL)
+            return bad(h, "a run starts with a TAIL block");
+        size_t len = _catena_run_length(h, i);
+        if (s == ST_FREE) {
+            if (prev_free)
+                return bad(h, "two free runs adjacent");
+            if (run_at(h, i)->len != len)
+                return bad(h, "free run header length wrong");
+            runs++;
+            fr += len;
+        } else if (s == ST_EXT) {
+            exts++;
+            eblocks += len;
+        } else if (s == ST_NODE) {
+            if (len != 1)
+                return bad(h, "spine node longer than a block");
+            nodes++;
+        } else {
+            objs++;
+            if (s == ST_CHAIN || s == ST_CHAIN + 1) {
+                chains++;
+                if (len != 1)
+                    return bad(h, "spine root longer than a block");
+                if ((e = check_spine(h, i, &sc)))
+                    return e;
+            }
+        }
+        prev_free = s == ST_FREE;
+        i += len;
+    }
+    if (runs != iruns || fr != iblocks)
+        return bad(h, "a free run is missing from the index");
+    if (fr != h->free_blocks || runs != h->free_runs)
+        return bad(h, "free counters wrong");
+    if (objs != h->objects || chains != h->chained)
+        return bad(h, "object counters wrong");
+    if (sc.exts != exts || sc.ext_blocks != eblocks || sc.nodes != nodes)
+        return bad(h, "extents or nodes not owned by exactly one spine");
+    if (h->spine_blocks != nodes + chains)
+        return bad(h, "spine block counter wrong");
+    if (h->peak_used < n - h->free_blocks)
+        return bad(h, "peak below current use");
+    return CATENA_OK;
+}

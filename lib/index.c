@@ -1,0 +1,231 @@
+/*
+ * index.c - the free-run index: segregated lists of free runs by length.
+ *
+ * Size classes are TLSF-like: lengths 1..7 have a class each, longer ones
+ * are split into 8 classes per power of two.  A two-level bitmap finds the
+ * first non-empty class >= c or the highest one in O(1).  Free runs carry
+ * their own list links (struct run_hdr), so the index costs one list head
+ * per class and nothing per run.
+ */
+#include "catena_int.h"
+
+static unsigned flog2(size_t x) /* x > 0 */
+{
+#if defined(__GNUC__)
+    return (unsigned)(sizeof(unsigned long long) * CHAR_BIT - 1) -
+           (unsigned)__builtin_clzll((unsigned long long)x);
+#else
+    unsigned r = 0;
+    while (x >>= 1)
+        r++;
+    return r;
+#endif
+}
+
+static unsigned ctz32(uint32_t x) /* x != 0 */
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctz(x);
+#else
+    unsigned r = 0;
+    while (!(x & 1u)) {
+        x >>= 1;
+        r++;
+    }
+    return r;
+#endif
+}
+
+unsigned _catena_bin_of(size_t len)
+{
+    if (len < SL_N)
+        return (unsigned)len;
+    unsigned l = flog2(len);
+    return (l - SL_BITS + 1) * SL_N +
+           (unsigned)((len >> (l - SL_BITS)) - SL_N);
+}
+
+/* Smallest length in class b. */
+static size_t bin_min(unsigned b)
+{
+    if (b < SL_N)
+        return b;
+    unsigned l = b / SL_N + SL_BITS - 1;
+    return (size_t)(SL_N + b % SL_N) << (l - SL_BITS);
+}
+
+static void bit_set(catena_heap_t *h, unsigned b)
+{
+    h->binmap[b / 32] |= 1u << (b % 32);
+    h->summary |= 1u << (b / 32);
+}
+
+static void bit_clear(catena_heap_t *h, unsigned b)
+{
+    h->binmap[b / 32] &= ~(1u << (b % 32));
+    if (!h->binmap[b / 32])
+        h->summary &= ~(1u << (b / 32));
+}
+
+/* First non-empty class >= b, or MAX_BINS. */
+static unsigned first_from(const catena_heap_t *h, unsigned b)
+{
+    if (b >= h->nbins)
+        return MAX_BINS;
+    unsigned w = b / 32;
+    uint32_t m = h->binmap[w] & (UINT32_MAX << (b % 32));
+    if (m)
+        return w * 32 + ctz32(m);
+    uint32_t s = (w + 1 < 32) ? h->summary & (UINT32_MAX << (w + 1)) : 0;
+    if (!s)
+        return MAX_BINS;
+    w = ctz32(s);
+    return w * 32 + ctz32(h->binmap[w]);
+}
+
+void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
+{
+    unsigned b = _catena_bin_of(len);
+    struct run_hdr *r = run_at(h, s);
+    CATENA_ASSERT(h, st(h, s) == ST_FREE && len && s + len <= h->nblocks);
+    r->len = (cidx)len;
+    r->prev = CATENA_NIL;
+    r->next = h->bins[b];
+    if (r->next != CATENA_NIL)
+        run_at(h, r->next)->prev = (cidx)s;
+    h->bins[b] = (cidx)s;
+    *footer_at(h, s + len - 1) = (cidx)s;
+    bit_set(h, b);
+    h->free_blocks += len;
+    h->free_runs++;
+}
+
+void _catena_run_unlink(catena_heap_t *h, size_t s)
+{
+    struct run_hdr *r = run_at(h, s);
+    unsigned b = _catena_bin_of(r->len);
+    if (r->prev != CATENA_NIL)
+        run_at(h, r->prev)->next = r->next;
+    else
+        h->bins[b] = r->next;
+    if (r->next != CATENA_NIL)
+        run_at(h, r->next)->prev = r->prev;
+    if (h->bins[b] == CATENA_NIL)
+        bit_clear(h, b);
+    h->free_blocks -= r->len;
+    h->free_runs--;
+}
+
+/* How many runs of the bin to examine when only the class containing
+ * `want` might hold a long enough run: bounded, so allocation never scans. */
+#define FIT_PROBES 8
+
+size_t _catena_run_fit(catena_heap_t *h, size_t want)
+{
+    unsigned b = _catena_bin_of(want);
+    unsigned up = bin_min(b) == want ? b : b + 1;
+    unsigned c = first_from(h, up);
+    if (c != MAX_BINS)
+        return h->bins[c];
+    if (up != b && b < h->nbins) {
+        cidx s = h->bins[b];
+        for (int i = 0; i < FIT_PROBES && s != CATENA_NIL; i++) {
+            if (run_at(h, s)->len >= want)
+                return s;
+            s = run_at(h, s)->next;
+        }
+    }
+    return CATENA_NIL;
+}
+
+size_t _catena_run_largest(catena_heap_t *h)
+{
+    if (!h->summary)
+        return CATENA_NIL;
+    unsigned w = flog2(h->summary);
+    return h->bins[w * 32 + flog2(h->binmap[w])];
+}
+
+size_t _catena_run_smallest(catena_heap_t *h)
+{
+    unsigned c = first_from(h, 1);
+    return c == MAX_BINS ? CATENA_NIL : h->bins[c];
+}
+
+/* Remove `want` blocks from the start of free run s; the rest stays free.
+ * The caller gives block s its new state. */
+void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
+{
+    size_t len = run_at(h, s)->len;
+    CATENA_ASSERT(h, want && want <= len);
+    _catena_run_unlink(h, s);
+    if (len > want) {
+        TAIL_TO_FREE(h, s + want);
+        _catena_run_insert(h, s + want, len - want);
+    }
+}
+
+/* Remove the last block of free run s and return its index.  Block s
+ * keeps its place, so an extent just cut from the front of this run can
+ * still grow into it.  The caller gives the block its new state: FREE if
+ * it was the whole run, else TAIL. */
+size_t _catena_run_take_last(catena_heap_t *h, size_t s)
+{
+    size_t len = run_at(h, s)->len;
+    _catena_run_unlink(h, s);
+    if (len > 1)
+        _catena_run_insert(h, s, len - 1);
+    return s + len - 1;
+}
+
+/* Return run [s, s+len) to the index, merging with free neighbours.  Block
+ * s may be in any non-free state (an object start, or a TAIL when a run is
+ * trimmed); the others are TAIL. */
+void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
+{
+    CATENA_ASSERT(h, st(h, s) != ST_FREE && s + len <= h->nblocks);
+    st_put(h->table, s, ST_FREE);
+    size_t r = s + len;
+    if (r < h->nblocks && st(h, r) == ST_FREE) {
+        size_t rl = run_at(h, r)->len;
+        _catena_run_unlink(h, r);
+        FREE_TO_TAIL(h, r);
+        len += rl;
+    }
+    if (s > 0) {
+        size_t t = s - 1, ls = CATENA_NIL;
+        if (st(h, t) == ST_FREE) {
+            ls = t;
+        } else if (st(h, t) == ST_TAIL) {
+            /* The footer is only trusted when the run it names really is
+             * free and ends at t; a stale word in an object cannot pass. */
+            size_t f = *footer_at(h, t);
+            if (f < t && st(h, f) == ST_FREE && run_at(h, f)->len == s - f)
+                ls = f;
+        }
+        if (ls != CATENA_NIL) {
+            _catena_run_unlink(h, ls);
+            FREE_TO_TAIL(h, s);
+            len += s - ls;
+            s = ls;
+        }
+    }
+    _catena_run_insert(h, s, len);
+}
+
+/* Extents the chaining allocator would use for `want` blocks, taking the
+ * heads of the highest classes first; SIZE_MAX if the free runs do not hold
+ * `want` blocks.  Read-only, O(extents + classes). */
+size_t _catena_greedy_extents(catena_heap_t *h, size_t want)
+{
+    size_t k = 0;
+    for (unsigned b = h->nbins; b-- > 1;) {
+        for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
+            k++;
+            if (run_at(h, s)->len >= want)
+                return k;
+            want -= run_at(h, s)->len;
+        }
+    }
+    return SIZE_MAX;
+}

@@ -1,0 +1,512 @@
+/*
+ * test_core.c - unit tests of every public function of the core heap,
+ * including every bad-input case.
+ */
+#include "catena.h"
+#include "unit.h"
+
+#define BS CATENA_BLOCK_SIZE
+/* Block-aligned, so that catena_overhead() applies exactly. */
+static uint64_t arena[(64 * 1024) / 8] __attribute__((aligned(64)));
+
+static catena_heap_t *mk(size_t size)
+{
+    catena_heap_t *h = NULL;
+    UNIT_EQ(catena_init(arena, size, &h), CATENA_OK);
+    UNIT_ASSERT(h != NULL);
+    UNIT_EQ(catena_check(h), 0);
+    return h;
+}
+
+static void st(catena_heap_t *h, struct catena_stats *s) { catena_stats(h, s); }
+
+/* Recorded by the error hook. */
+static int hook_err, hook_calls;
+static const void *hook_ptr;
+static void hook(void *ctx, catena_heap_t *h, int err, const void *p,
+                 const char *where)
+{
+    (void)ctx;
+    (void)h;
+    (void)where;
+    hook_err = err;
+    hook_ptr = p;
+    hook_calls++;
+}
+
+UNIT_TEST(t_init_geometry)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.block_size, BS);
+    UNIT_EQ(catena_block_size(), BS);
+    UNIT_EQ(s.free_blocks, s.total_blocks);
+    UNIT_EQ(s.free_runs, 1);
+    UNIT_EQ(s.largest_free_run, s.total_blocks);
+    UNIT_EQ(s.used_blocks, 0);
+    /* The documented overhead formula, exactly. */
+    UNIT_EQ(catena_arena_blocks((uintptr_t)arena, sizeof arena),
+            s.total_blocks);
+    UNIT_ASSERT(catena_overhead(s.total_blocks) + s.total_blocks * BS <=
+                sizeof arena);
+    UNIT_ASSERT(catena_overhead(s.total_blocks + 1) +
+                    (s.total_blocks + 1) * BS > sizeof arena);
+    /* table: 4 bits a block, so overhead per block -> 1/2 byte + fixed */
+    UNIT_ASSERT(catena_overhead(100000) <= 100000 / 2 + 2048);
+    UNIT_ASSERT(catena_overhead(100000) >= 100000 / 2);
+}
+
+UNIT_TEST(t_init_bad)
+{
+    catena_heap_t *h = NULL;
+    UNIT_EQ(catena_init(NULL, 4096, &h), CATENA_EINVAL);
+    UNIT_EQ(catena_init(arena, 4096, NULL), CATENA_EINVAL);
+    UNIT_EQ(catena_init((char *)arena + 1, 4096, &h), CATENA_EALIGN);
+    UNIT_EQ(catena_init(arena, 0, &h), CATENA_ESMALL);
+    UNIT_EQ(catena_init(arena, 64, &h), CATENA_ESMALL);
+    UNIT_EQ(catena_init(arena, sizeof(void *), &h), CATENA_ESMALL);
+    UNIT_ASSERT(h == NULL);
+    /* Too many blocks for the index: detected from the size alone, the
+     * arena is not touched (the pointer is only checked for alignment). */
+    size_t max = catena_max_blocks();
+    UNIT_ASSERT(max == 65534 || max == ((size_t)1 << 28) - 1);
+    if (SIZE_MAX / (BS + 1) > max + 1024)
+        UNIT_EQ(catena_init(arena, (max + 64) * (BS + 1), &h), CATENA_EBIG);
+    UNIT_ASSERT(catena_arena_blocks((uintptr_t)arena, (max + 1) * BS +
+                                    catena_overhead(max + 1)) == max + 1);
+    /* The smallest arena that works */
+    size_t sz = 64;
+    while (catena_init(arena, sz, &h) != CATENA_OK)
+        sz += 8;
+    UNIT_EQ(catena_arena_blocks((uintptr_t)arena, sz), 2);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_alloc_contiguous)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    void *a = catena_alloc(h, 1), *b = catena_alloc(h, 3 * BS + 1);
+    UNIT_ASSERT(a && b && a != b);
+    UNIT_ASSERT(catena_is_contiguous(h, a) && catena_is_contiguous(h, b));
+    UNIT_EQ(catena_size(h, a), BS);
+    UNIT_EQ(catena_size(h, b), 4 * BS);
+    UNIT_EQ(catena_extents(h, b), 1);
+    UNIT_EQ((uintptr_t)a % BS, 0);
+    memset(b, 0xAB, 4 * BS); /* the handle addresses every byte */
+    UNIT_EQ(catena_get(h, b, 4 * BS - 1), 0xAB);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 5);
+    UNIT_EQ(s.objects, 2);
+    UNIT_EQ(s.chained_objects, 0);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, a), 0);
+    UNIT_EQ(catena_free(h, b), 0);
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 0);
+    UNIT_EQ(s.free_runs, 1); /* coalesced back */
+    UNIT_EQ(s.peak_used, 5);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_alloc_zero_flag)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    void *a = catena_alloc(h, 10 * BS);
+    memset(a, 0xFF, 10 * BS);
+    catena_free(h, a);
+    unsigned char *z = catena_alloc_flags(h, 10 * BS, CATENA_ZERO);
+    for (size_t i = 0; i < 10 * BS; i++)
+        UNIT_EQ(z[i], 0);
+    UNIT_EQ(catena_flags(h, z), 0);
+}
+
+UNIT_TEST(t_alloc_bad)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    catena_set_hook(h, hook, NULL);
+    hook_calls = 0;
+    UNIT_ASSERT(catena_alloc(h, 0) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ESIZE);
+    UNIT_EQ(hook_err, CATENA_ESIZE);
+    UNIT_ASSERT(catena_alloc(h, SIZE_MAX) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ESIZE);
+    UNIT_ASSERT(catena_alloc(h, SIZE_MAX - BS) == NULL);
+    UNIT_ASSERT(catena_alloc(h, SIZE_MAX / 2) == NULL);
+    struct catena_stats s0;
+    st(h, &s0);
+    UNIT_ASSERT(catena_alloc(h, s0.total_blocks * BS + 1) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_alloc_flags(h, 8, 1u << 7) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EINVAL);
+    UNIT_ASSERT(catena_alloc_flags(h, 8, CATENA_FINAL | CATENA_NOCOLLECT) ==
+                NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EINVAL);
+    UNIT_EQ(hook_calls, 7);
+    UNIT_EQ(catena_blocks_for(0), SIZE_MAX);
+    UNIT_EQ(catena_blocks_for(SIZE_MAX), SIZE_MAX);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 0); /* nothing lost */
+    UNIT_EQ(s.failed_allocs, 5);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_flags)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    unsigned fl[] = {0,
+                     CATENA_NOSCAN,
+                     CATENA_FINAL,
+                     CATENA_NOSCAN | CATENA_FINAL,
+                     CATENA_NOCOLLECT,
+                     CATENA_NOCOLLECT | CATENA_NOSCAN};
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
+        void *p = catena_alloc_flags(h, 2 * BS, fl[i] | CATENA_ZERO);
+        UNIT_EQ(catena_flags(h, p), fl[i]);
+    }
+    UNIT_EQ(catena_check(h), 0);
+}
+
+/* Fill with 1-block objects, free every other one: the free space is all
+ * 1-block holes.  Returns the number of holes. */
+static size_t checkerboard(catena_heap_t *h, void **keep, size_t max)
+{
+    size_t n = 0, holes = 0;
+    void *p;
+    while (n < max && (p = catena_alloc(h, 1)))
+        keep[n++] = p;
+    for (size_t i = 0; i < n; i += 2) {
+        catena_free(h, keep[i]);
+        keep[i] = NULL;
+        holes++;
+    }
+    return holes;
+}
+
+static void *slots[8192];
+
+UNIT_TEST(t_chain_basic)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    size_t holes = checkerboard(h, slots, 8192);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.largest_free_run, 1);
+    UNIT_ASSERT(holes >= 40);
+    size_t n = 20 * BS;
+    unsigned char *p = catena_alloc(h, n);
+    UNIT_ASSERT(p != NULL);
+    UNIT_ASSERT(!catena_is_contiguous(h, p));
+    UNIT_EQ(catena_extents(h, p), 20);
+    UNIT_EQ(catena_size(h, p), n);
+    UNIT_EQ(catena_check(h), 0);
+    st(h, &s);
+    UNIT_EQ(s.chained_objects, 1);
+    UNIT_EQ(s.spine_blocks, catena_blocks_for(n) - 20);
+    for (size_t i = 0; i < n; i++)
+        UNIT_EQ(catena_put(h, p, i, (uint8_t)(i * 7)), 0);
+    for (size_t i = 0; i < n; i++)
+        UNIT_EQ(catena_get(h, p, i), (uint8_t)(i * 7));
+    UNIT_EQ(catena_get(h, p, n), -1);
+    UNIT_EQ(catena_last_error(h), CATENA_ERANGE);
+    UNIT_EQ(catena_put(h, p, n, 1), CATENA_ERANGE);
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_check(h), 0);
+    st(h, &s);
+    UNIT_EQ(s.free_blocks, holes);
+}
+
+UNIT_TEST(t_access)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    checkerboard(h, slots, 8192);
+    size_t n = 9 * BS;
+    void *p = catena_alloc(h, n);
+    unsigned char buf[16 * 64], out[16 * 64], scratch[16 * 64];
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i ^ 0x5A);
+    UNIT_EQ(catena_write(h, p, 0, buf, n), 0);
+    memset(out, 0, sizeof out);
+    UNIT_EQ(catena_read(h, p, 0, out, n), 0);
+    UNIT_ASSERT(memcmp(buf, out, n) == 0);
+    UNIT_EQ(catena_read(h, p, 3, out, n - 3), 0);
+    UNIT_ASSERT(memcmp(buf + 3, out, n - 3) == 0);
+    UNIT_EQ(catena_read(h, p, 1, out, n), CATENA_ERANGE);
+    UNIT_EQ(catena_write(h, p, n, buf, 1), CATENA_ERANGE);
+    UNIT_EQ(catena_read(h, p, SIZE_MAX, out, 2), CATENA_ERANGE);
+    UNIT_EQ(catena_read(h, p, n, out, 0), 0);
+    /* ptr: a direct pointer to any byte, and what follows contiguously */
+    size_t avail = 0;
+    unsigned char *q = catena_ptr(h, p, BS + 5, &avail);
+    UNIT_ASSERT(q && *q == buf[BS + 5] && avail == BS - 5);
+    UNIT_ASSERT(catena_ptr(h, p, n, &avail) == NULL);
+    /* get_contiguous: direct inside a block, a copy across blocks */
+    const unsigned char *g = catena_get_contiguous(h, p, 2, 4, scratch);
+    UNIT_ASSERT(g != scratch && memcmp(g, buf + 2, 4) == 0);
+    g = catena_get_contiguous(h, p, BS - 2, 4, scratch);
+    UNIT_ASSERT(g == scratch && memcmp(g, buf + BS - 2, 4) == 0);
+    UNIT_ASSERT(catena_get_contiguous(h, p, n - 2, 4, scratch) == NULL);
+    UNIT_ASSERT(catena_get_contiguous(h, p, 0, 0, scratch) == NULL);
+    /* iov: one segment per extent touched */
+    struct catena_iovec iov[16];
+    size_t k = catena_iov(h, p, 0, n, iov, 16);
+    UNIT_EQ(k, 9);
+    size_t tot = 0;
+    for (size_t i = 0; i < k; i++) {
+        UNIT_ASSERT(memcmp(iov[i].iov_base, buf + tot, iov[i].iov_len) == 0);
+        tot += iov[i].iov_len;
+    }
+    UNIT_EQ(tot, n);
+    UNIT_EQ(catena_iov(h, p, 1, BS, iov, 1), 2); /* needs 2, fills 1 */
+    UNIT_EQ(iov[0].iov_len, BS - 1);
+    UNIT_EQ(catena_iov(h, p, 0, n + 1, iov, 16), 0);
+    UNIT_EQ(catena_last_error(h), CATENA_ERANGE);
+    /* iterator */
+    catena_iter_t it;
+    void *sp;
+    size_t sl, segs = 0;
+    tot = 0;
+    for (catena_iter_init(&it, h, p); catena_iter_next(&it, &sp, &sl);) {
+        UNIT_ASSERT(memcmp(sp, buf + tot, sl) == 0);
+        tot += sl;
+        segs++;
+    }
+    UNIT_EQ(segs, catena_extents(h, p));
+    UNIT_EQ(tot, n);
+    /* on a contiguous object the same calls give one segment */
+    void *c = catena_realloc_contig(h, NULL, 2 * BS);
+    UNIT_ASSERT(c == NULL || catena_iov(h, c, 0, 2 * BS, iov, 16) == 1);
+}
+
+UNIT_TEST(t_free_bad)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_hook(h, hook, NULL);
+    int local;
+    char *p = catena_alloc(h, 3 * BS);
+    char *q = catena_alloc(h, BS);
+    UNIT_EQ(catena_free(h, NULL), 0);
+    UNIT_EQ(catena_free(h, &local), CATENA_EFOREIGN);
+    UNIT_ASSERT(hook_ptr == &local);
+    UNIT_EQ(catena_free(h, (char *)arena), CATENA_EFOREIGN); /* control */
+    UNIT_EQ(catena_free(h, p + 1), CATENA_EINTERIOR);
+    UNIT_EQ(catena_free(h, p + BS), CATENA_EINTERIOR);
+    UNIT_EQ(catena_free(h, p + 3 * BS - 1), CATENA_EINTERIOR);
+    UNIT_EQ(catena_free(h, q + 2 * BS), CATENA_EFREE); /* never allocated */
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_free(h, p), CATENA_EFREE); /* double free */
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_EQ(catena_free(h, p + BS), CATENA_EFREE);
+    UNIT_ASSERT(catena_realloc(h, p, 10) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_ASSERT(catena_realloc(h, &local, 10) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFOREIGN);
+    UNIT_EQ(catena_size(h, p), 0);
+    UNIT_EQ(catena_check(h), 0);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.objects, 1); /* q alive, nothing else touched */
+    UNIT_EQ(s.used_blocks, 1);
+    /* Interior pointers into a chained object's extents and spine */
+    checkerboard(h, slots, 8192);
+    char *c = catena_alloc(h, 40 * BS);
+    UNIT_ASSERT(c && !catena_is_contiguous(h, c));
+    char *e = catena_ptr(h, c, 5 * BS, NULL);
+    UNIT_EQ(catena_free(h, e), CATENA_EINTERIOR);
+    UNIT_EQ(catena_free(h, c + 4), CATENA_EINTERIOR);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, c), 0);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_corrupt_handle)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    void *p = catena_alloc(h, 10);
+    uint32_t saved;
+    memcpy(&saved, h, sizeof saved); /* the magic is the first word */
+    memset(h, 0, 4);
+    UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    UNIT_ASSERT(catena_alloc(h, 10) == NULL);
+    UNIT_EQ(catena_free(h, p), CATENA_ECORRUPT);
+    memcpy(h, &saved, sizeof saved);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_check_detects)
+{
+    /* The validator must notice damage: corrupt a free run's length. */
+    catena_heap_t *h = mk(16 * 1024);
+    void *a = catena_alloc(h, BS), *b = catena_alloc(h, BS);
+    (void)b;
+    catena_free(h, a);
+    UNIT_EQ(catena_check(h), 0);
+    unsigned char save[BS];
+    memcpy(save, a, BS);
+    memset(a, 0x7F, BS); /* the free run header lives in the block */
+    UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    memcpy(a, save, BS);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_realloc_contiguous)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    unsigned char *p = catena_realloc(h, NULL, 2 * BS);
+    UNIT_ASSERT(p);
+    memset(p, 1, 2 * BS);
+    unsigned char *q = catena_realloc(h, p, 8 * BS); /* next run free */
+    UNIT_ASSERT(q == p && catena_size(h, q) == 8 * BS);
+    UNIT_EQ(q[0], 1);
+    q = catena_realloc(h, p, 3 * BS); /* shrink in place */
+    UNIT_ASSERT(q == p && catena_size(h, q) == 3 * BS);
+    UNIT_ASSERT(catena_realloc(h, p, 0) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ESIZE);
+    UNIT_ASSERT(catena_realloc(h, p, SIZE_MAX) == NULL);
+    UNIT_EQ(catena_size(h, p), 3 * BS);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_realloc_chains)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    void *blocker = NULL;
+    unsigned char *p = catena_alloc(h, 2 * BS);
+    blocker = catena_alloc(h, BS); /* stops in-place growth */
+    (void)blocker;
+    for (size_t i = 0; i < 2 * BS; i++)
+        p[i] = (unsigned char)i;
+    struct catena_stats s;
+    st(h, &s);
+    size_t free0 = s.free_blocks;
+    /* growth makes it a chain: data not moved, new handle */
+    void *c = catena_realloc(h, p, 10 * BS);
+    UNIT_ASSERT(c && c != p && !catena_is_contiguous(h, c));
+    UNIT_ASSERT(catena_ptr(h, c, 0, NULL) == p); /* same bytes, same place */
+    UNIT_EQ(catena_get(h, c, 2 * BS - 1), (2 * BS - 1) & 0xFF);
+    UNIT_EQ(catena_size(h, c), 10 * BS);
+    UNIT_EQ(catena_check(h), 0);
+    st(h, &s);
+    UNIT_EQ(free0 - s.free_blocks, 8 + 1); /* 8 data blocks and the root */
+    /* further growth extends the last extent in place */
+    void *c2 = catena_realloc(h, c, 30 * BS);
+    UNIT_ASSERT(c2 == c);
+    UNIT_EQ(catena_extents(h, c), 2);
+    UNIT_EQ(catena_check(h), 0);
+    /* shrink to one extent: contiguous again, same bytes */
+    void *back = catena_realloc(h, c, BS);
+    UNIT_ASSERT(back == p && catena_is_contiguous(h, back));
+    UNIT_EQ(catena_get(h, back, 5), 5);
+    UNIT_EQ(catena_check(h), 0);
+    st(h, &s);
+    UNIT_EQ(s.chained_objects, 0);
+    UNIT_EQ(s.spine_blocks, 0);
+}
+
+UNIT_TEST(t_realloc_contig_and_flatten)
+{
+    catena_heap_t *h = mk(32 * 1024);
+    size_t holes = checkerboard(h, slots, 8192);
+    (void)holes;
+    unsigned char *c = catena_alloc_flags(h, 12 * BS, CATENA_NOSCAN);
+    UNIT_ASSERT(c && !catena_is_contiguous(h, c));
+    for (size_t i = 0; i < 12 * BS; i++)
+        catena_put(h, c, i, (uint8_t)(i * 3));
+    /* no run long enough: flatten fails and leaves the object alone */
+    UNIT_ASSERT(catena_flatten(h, c) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc_contig(h, c, 12 * BS) == NULL);
+    UNIT_EQ(catena_get(h, c, 7), 21);
+    /* free neighbours to make a run, then flatten */
+    for (size_t i = 1; i < 200; i += 2)
+        if (slots[i]) {
+            catena_free(h, slots[i]);
+            slots[i] = NULL;
+        }
+    UNIT_EQ(catena_check(h), 0);
+    unsigned char *f = catena_flatten(h, c);
+    UNIT_ASSERT(f && catena_is_contiguous(h, f));
+    UNIT_EQ(catena_flags(h, f), CATENA_NOSCAN);
+    for (size_t i = 0; i < 12 * BS; i++)
+        UNIT_EQ(f[i], (uint8_t)(i * 3));
+    UNIT_ASSERT(catena_flatten(h, f) == f);
+    unsigned char *g = catena_realloc_contig(h, f, 20 * BS);
+    UNIT_ASSERT(g && catena_is_contiguous(h, g));
+    UNIT_EQ(g[12 * BS - 1], (uint8_t)((12 * BS - 1) * 3));
+    UNIT_EQ(catena_check(h), 0);
+}
+
+UNIT_TEST(t_chaining_disabled)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_chaining(h, false);
+    checkerboard(h, slots, 8192);
+    UNIT_ASSERT(catena_alloc(h, 4 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOCHAIN);
+    catena_set_chaining(h, true);
+    UNIT_ASSERT(catena_alloc(h, 4 * BS) != NULL);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+static int lines;
+static void count_line(void *ctx, const char *l)
+{
+    (void)ctx;
+    UNIT_ASSERT(strlen(l) <= 64 + 10);
+    lines++;
+}
+
+UNIT_TEST(t_dump_and_frag)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    UNIT_EQ(catena_frag(h), 0);
+    lines = 0;
+    catena_dump(h, count_line, NULL);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ((size_t)lines, (s.total_blocks + 63) / 64);
+    checkerboard(h, slots, 8192);
+    /* n equal runs: 1000 - 1000/sqrt(n) */
+    st(h, &s);
+    UNIT_ASSERT(catena_frag(h) > 900);
+    UNIT_EQ(s.frag_permille, catena_frag(h));
+}
+
+UNIT_TEST(t_strerror)
+{
+    for (int e = 0; e < CATENA_NERR; e++)
+        UNIT_ASSERT(strlen(catena_strerror(e)) > 3);
+    UNIT_ASSERT(strcmp(catena_strerror(-1), "unknown error") == 0);
+    UNIT_ASSERT(strcmp(catena_strerror(CATENA_NERR), "unknown error") == 0);
+}
+
+UNIT_TEST(t_two_heaps)
+{
+    /* independent heaps: a pointer of one is foreign to the other */
+    static uint64_t a2[2048];
+    catena_heap_t *h1 = mk(8192), *h2 = NULL;
+    UNIT_EQ(catena_init(a2, sizeof a2, &h2), 0);
+    void *p = catena_alloc(h1, 100), *q = catena_alloc(h2, 100);
+    UNIT_EQ(catena_free(h2, p), CATENA_EFOREIGN);
+    UNIT_EQ(catena_free(h1, q), CATENA_EFOREIGN);
+    UNIT_EQ(catena_free(h1, p), 0);
+    UNIT_EQ(catena_free(h2, q), 0);
+    UNIT_EQ(catena_check(h1) | catena_check(h2), 0);
+}
+
+static const unit_case cases[] = {
+    UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
+    UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),
+    UNIT_CASE(t_alloc_bad),       UNIT_CASE(t_flags),
+    UNIT_CASE(t_chain_basic),     UNIT_CASE(t_access),
+    UNIT_CASE(t_free_bad),        UNIT_CASE(t_corrupt_handle),
+    UNIT_CASE(t_check_detects),   UNIT_CASE(t_realloc_contiguous),
+    UNIT_CASE(t_realloc_chains),  UNIT_CASE(t_realloc_contig_and_flatten),
+    UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag),
+    UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
+};
+UNIT_MAIN("core", cases)

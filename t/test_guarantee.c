@@ -1,0 +1,190 @@
+/*
+ * test_guarantee.c - the guarantee, tested directly.
+ *
+ *   catena_alloc(h, n) succeeds whenever free blocks >= catena_blocks_for(n)
+ *
+ * after arbitrary random histories, and the bound is tight: on a heap whose
+ * free space is all one-block holes an allocation needs exactly
+ * blocks_for(n) blocks, so it succeeds with that many and fails with one
+ * less.  Also the formula itself against an independent derivation.
+ */
+#include "catena.h"
+#include "unit.h"
+
+#define BS CATENA_BLOCK_SIZE
+#define ARENA (128 * 1024)
+static uint64_t arena[ARENA / 8];
+static void *slots[ARENA / 16];
+static catena_heap_t *h;
+
+static size_t freeb(void)
+{
+    struct catena_stats s;
+    catena_stats(h, &s);
+    return s.free_blocks;
+}
+
+/* Entries per spine node: a block index and a cumulative count; the root
+ * has a 2-byte flag header when indexes are 16-bit. */
+#define F (BS / (2 * (CATENA_INDEX_BITS / 8)))
+#define R (CATENA_INDEX_BITS == 16 ? F - 1 : F)
+
+/* blocks_for derived differently: the depth first, then each level. */
+static size_t ref_blocks_for(size_t d)
+{
+    if (d <= 1)
+        return d;
+    size_t depth = 1, cap = R; /* a root of r entries over `depth` levels */
+    while (cap < d) {
+        cap *= F;
+        depth++;
+    }
+    size_t nodes = 0, per = F;
+    for (size_t lvl = 1; lvl < depth; lvl++, per *= F)
+        nodes += (d + per - 1) / per;
+    return d + 1 + nodes;
+}
+
+UNIT_TEST(t_formula)
+{
+    for (size_t d = 1; d < 200000 && d <= catena_max_blocks(); d++) {
+        size_t n = d * BS;
+        UNIT_EQ(catena_blocks_for(n), ref_blocks_for(d));
+        UNIT_EQ(catena_blocks_for(n - BS + 1), ref_blocks_for(d));
+    }
+    UNIT_EQ(catena_blocks_for(1), 1);
+    UNIT_EQ(catena_blocks_for(BS), 1);
+    UNIT_EQ(catena_blocks_for(BS + 1), 3); /* 2 data + root */
+}
+
+/* Fill with 1-block objects, free every other one. */
+static size_t checkerboard(void)
+{
+    size_t n = 0;
+    void *p;
+    while ((p = catena_alloc(h, 1)))
+        slots[n++] = p;
+    for (size_t i = 0; i < n; i += 2) {
+        catena_free(h, slots[i]);
+        slots[i] = NULL;
+    }
+    return n;
+}
+
+/* The classic failure of contiguous heaps: half the free space in one
+ * object when every hole is one block.  catena must succeed. */
+UNIT_TEST(t_adversary_half)
+{
+    UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+    checkerboard();
+    size_t f = freeb();
+    size_t n = f / 2 * BS;
+    if (F == 2) /* 16-byte blocks with 32-bit indexes: a spine entry fills
+                 * half a block, so the worst case needs ~2 blocks a block */
+        while (catena_blocks_for(n) > f)
+            n -= BS;
+    UNIT_ASSERT(f >= catena_blocks_for(n));
+    unsigned char *p = catena_alloc(h, n);
+    UNIT_ASSERT(p != NULL);
+    UNIT_EQ(catena_extents(h, p), n / BS);
+    for (size_t i = 0; i < n; i += 7)
+        catena_put(h, p, i, (uint8_t)i);
+    for (size_t i = 0; i < n; i += 7)
+        UNIT_EQ(catena_get(h, p, i), (uint8_t)i);
+    UNIT_EQ(catena_check(h), 0);
+    catena_free(h, p);
+
+    /* The same with chaining disabled (a contiguous-only allocator over the
+     * same index) fails: this is what chaining buys. */
+    catena_set_chaining(h, false);
+    UNIT_ASSERT(catena_alloc(h, n) == NULL);
+    UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOCHAIN);
+}
+
+/* Tightness: with all holes of one block, exactly blocks_for(n) blocks are
+ * consumed; one block fewer free must fail, exactly enough must succeed. */
+UNIT_TEST(t_bound_tight)
+{
+    for (size_t d = 2; d < 600; d += 1 + d / 8) {
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        size_t total = checkerboard();
+        size_t need = catena_blocks_for(d * BS);
+        UNIT_ASSERT(freeb() > need + 2);
+        /* pin holes until exactly need - 1 are free */
+        size_t i = 0;
+        while (freeb() > need - 1) {
+            while (slots[i])
+                i++;
+            slots[i] = catena_alloc(h, 1);
+            UNIT_ASSERT(slots[i] != NULL);
+        }
+        UNIT_ASSERT(catena_alloc(h, d * BS) == NULL);
+        UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+        /* free one pinned hole: now exactly `need` blocks are free */
+        for (i = 0; i < total; i += 2)
+            if (slots[i])
+                break;
+        catena_free(h, slots[i]);
+        UNIT_EQ(freeb(), need);
+        void *p = catena_alloc(h, d * BS);
+        UNIT_ASSERT(p != NULL);
+        UNIT_EQ(freeb(), 0); /* consumed exactly blocks_for(n) */
+        UNIT_EQ(catena_extents(h, p), d);
+        UNIT_EQ(catena_check(h), 0);
+    }
+}
+
+/* After random histories of mixed sizes the guarantee holds for every
+ * probe; probes that fail must be below the bound. */
+UNIT_TEST(t_random_histories)
+{
+    unsigned long rounds = UNIT_ITERS(300), succ_tight = 0;
+    for (unsigned long r = 0; r < rounds; r++) {
+        unit_seed(r * 7919 + 1);
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        size_t nslots = 64 + unit_below(sizeof slots / sizeof slots[0] - 64);
+        memset(slots, 0, sizeof slots);
+        size_t steps = 200 + unit_below(4000);
+        for (size_t s = 0; s < steps; s++) {
+            size_t i = unit_below(nslots);
+            if (slots[i]) {
+                if (unit_below(4) == 0) {
+                    void *q = catena_realloc(h, slots[i],
+                                             1 + unit_below(40 * BS));
+                    if (q)
+                        slots[i] = q;
+                } else {
+                    catena_free(h, slots[i]);
+                    slots[i] = NULL;
+                }
+            } else {
+                size_t n = unit_below(3) ? 1 + unit_below(2 * BS)
+                                         : 1 + unit_below(64 * BS);
+                slots[i] = catena_alloc(h, n);
+            }
+        }
+        UNIT_EQ(catena_check(h), 0);
+        /* probes: sizes around what is free */
+        for (int k = 0; k < 20; k++) {
+            size_t f = freeb();
+            size_t n = 1 + unit_below((f + 8) * BS);
+            void *p = catena_alloc(h, n);
+            if (f >= catena_blocks_for(n)) {
+                UNIT_ASSERT(p != NULL);
+                succ_tight += f - catena_blocks_for(n) < 8;
+            }
+            if (!p)
+                UNIT_ASSERT(f < catena_blocks_for(n));
+            if (p && unit_below(2))
+                catena_free(h, p);
+        }
+        UNIT_EQ(catena_check(h), 0);
+    }
+    UNIT_ASSERT(succ_tight > 0); /* probes came close to the bound */
+}
+
+static const unit_case cases[] = {
+    UNIT_CASE(t_formula), UNIT_CASE(t_adversary_half),
+    UNIT_CASE(t_bound_tight), UNIT_CASE(t_random_histories)};
+UNIT_MAIN("guarantee", cases)
