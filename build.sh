@@ -1,0 +1,89 @@
+#!/bin/sh
+# build.sh - the project's one entry point on a fresh Debian 12 machine.
+#
+#   ./build.sh bench   install what is missing, build, run the benchmark
+#   ./build.sh test    install what is missing, build and run every test:
+#                      make check (Check unit, model and guarantee tests at
+#                      each block size), valgrind, ASan+UBSan, a 32-bit
+#                      build, and make distcheck
+#   ./build.sh deps    only install the Debian packages
+#
+# Missing packages are installed with apt-get when run as root; otherwise
+# the exact apt-get line is printed and the script stops.
+set -eu
+cd "$(dirname "$0")"
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+PKGS="build-essential autoconf automake libtool pkg-config check
+      libjemalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox"
+
+deps() {
+    missing=
+    for p in $PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    line="apt-get install -y --no-install-recommends$missing"
+    if [ "$(id -u)" != 0 ]; then
+        echo "build.sh: missing packages; run as root:" >&2
+        echo "  apt-get update && $line" >&2
+        exit 1
+    fi
+    echo "build.sh: installing$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $line -qq
+}
+
+bootstrap() {
+    [ -x configure ] && [ configure -nt configure.ac ] &&
+        [ Makefile.in -nt Makefile.am ] && return 0
+    autoreconf -fi
+}
+
+# configure DIR [configure args...]: an out-of-tree build in DIR
+build() {
+    dir=$1
+    shift
+    mkdir -p "$dir"
+    (cd "$dir" && { [ -f Makefile ] || ../configure -q "$@"; } &&
+        make -s -j"$JOBS")
+}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+case "${1:-}" in
+deps)
+    deps
+    ;;
+bench)
+    deps
+    bootstrap
+    build _build/default
+    make -s -C _build/default bench
+    ;;
+test)
+    deps
+    bootstrap
+    step "default build: make check"
+    build _build/default --enable-debug
+    make -s -C _build/default -j"$JOBS" check
+    step "valgrind"
+    make -s -C _build/default check-valgrind
+    step "ASan + UBSan: make check"
+    build _build/asan --enable-sanitizers --enable-debug --disable-shared
+    make -s -C _build/asan -j"$JOBS" check
+    step "32-bit (-m32): make check"
+    # no 32-bit Check: the same tests run on the portable runner
+    PKG_CONFIG_LIBDIR=/usr/lib/i386-linux-gnu/pkgconfig \
+        build _build/m32 CC="gcc -m32" --enable-debug
+    make -s -C _build/m32 -j"$JOBS" check
+    step "make distcheck"
+    make -s -C _build/default distcheck
+    step "all tests passed"
+    ;;
+*)
+    sed -n '2,14s/^# \{0,1\}//p' "$0"
+    exit 2
+    ;;
+esac
