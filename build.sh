@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 PKGS="build-essential autoconf automake libtool pkg-config check
-      libjemalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox"
+      libjemalloc-dev libmimalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox"
 
 deps() {
     missing=

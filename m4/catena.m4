@@ -57,3 +57,18 @@ AC_DEFUN([CATENA_WARNINGS], [
   AC_SUBST([WARN_CFLAGS])
   AC_SUBST([LIB_WARN_CFLAGS], ["-Wconversion -Wsign-conversion"])
 ])
+
+# AX_PTHREAD_SIMPLE: -pthread works with gcc and clang on Linux; we only
+# check that it links.  Sets PTHREAD_CFLAGS / PTHREAD_LIBS.
+AC_DEFUN([AX_PTHREAD_SIMPLE], [
+  AC_MSG_CHECKING([whether -pthread links])
+  save_CFLAGS=$CFLAGS
+  CFLAGS="$CFLAGS -pthread"
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([[#include <pthread.h>]],
+                                  [[pthread_t t; (void)pthread_self(); (void)t;]])],
+    [AC_MSG_RESULT([yes]); PTHREAD_CFLAGS=-pthread; PTHREAD_LIBS=-pthread],
+    [AC_MSG_RESULT([no]); PTHREAD_CFLAGS=; PTHREAD_LIBS=-lpthread])
+  CFLAGS=$save_CFLAGS
+  AC_SUBST([PTHREAD_CFLAGS])
+  AC_SUBST([PTHREAD_LIBS])
+])
