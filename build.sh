@@ -12,6 +12,7 @@
 # the exact apt-get line is printed and the script stops.
 set -eu
 cd "$(dirname "$0")"
+TOP=$(pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 PKGS="build-essential autoconf automake libtool pkg-config check
@@ -46,7 +47,7 @@ build() {
     dir=$1
     shift
     mkdir -p "$dir"
-    (cd "$dir" && { [ -f Makefile ] || ../configure -q "$@"; } &&
+    (cd "$dir" && { [ -f Makefile ] || "$TOP/configure" -q "$@"; } &&
         make -s -j"$JOBS")
 }
 
