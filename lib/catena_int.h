@@ -87,7 +87,7 @@ enum {
 
 static inline unsigned st_get(const unsigned char *t, size_t i)
 {
-    return (t[i >> 1] >> ((i & 1) * 4)) & 0xFu;
+    return ((unsigned)t[i >> 1] >> ((i & 1) * 4)) & 0xFu;
 }
 static inline void st_put(unsigned char *t, size_t i, unsigned s)
 {
