@@ -255,6 +255,13 @@ struct catena_stats {
     size_t objects, chained_objects, spine_blocks;
     size_t allocs, frees, failed_allocs;
     unsigned frag_permille; /* umm_malloc metric, 0..1000 */
+    /* the collector (all 0 on a heap that never collected) */
+    size_t gc_collections;
+    size_t gc_last_marked;  /* blocks held by survivors of the last one */
+    size_t gc_last_freed;   /* blocks it freed */
+    uint64_t gc_total_marked, gc_total_freed; /* over all collections */
+    size_t gc_overflows;    /* grey objects dropped by a full mark stack */
+    size_t gc_finalised;    /* finaliser calls */
 };
 
 /* Fill *st.  O(number of size classes + runs in the largest class). */
@@ -267,13 +274,165 @@ unsigned catena_frag(catena_heap_t *h);
 /* Print a map of the heap, 64 blocks a line, through print(ctx, line):
  * '.' free, 'h' head, '=' tail, 'c' chained root, 'e' extent, 'n' spine
  * node, 'p' never-collected, 'f' finalisable, 's' no-scan; upper case when
- * marked.  O(N). */
+ * marked.  After at least one collection a last line gives the collector's
+ * statistics ("gc: ...").  O(N). */
 void catena_dump(catena_heap_t *h, void (*print)(void *ctx, const char *line),
                  void *ctx);
 
 /* Validate every invariant of the heap.  Returns 0, or CATENA_ECORRUPT
  * (and calls the hook with a description).  O(N). */
 int catena_check(catena_heap_t *h);
+
+/* ---- the collector (lib/gc.c) ------------------------------------------
+ *
+ * A conservative mark-sweep collector over the heap's own block table: no
+ * allocation, no recursion, one fixed mark stack.  Objects allocated with
+ * catena_alloc* are collectable unless CATENA_NOCOLLECT; one collection
+ * frees every collectable object that no root reaches.  doc/gc.md explains
+ * the phases, the root rules and the costs.
+ *
+ * Roots, as in MicroPython's API (a port can switch heaps by renaming):
+ *     catena_collect_start(h);
+ *     catena_collect_root(h, ptrs, n);   any number of ranges
+ *     catena_collect_end(h);             finishes marking and sweeps
+ * or catena_collect(h), which scans the registered root ranges and, when a
+ * stack top is set, the calling thread's stack and callee-saved registers.
+ * Never-collected objects are roots themselves (scanned unless NOSCAN).
+ *
+ * A word is a reference when it equals an object's handle (MicroPython's
+ * rule); with CATENA_GC_INTERIOR, when it points anywhere into the object,
+ * including into any extent of a chained object.
+ *
+ * While a collection runs and while the GC lock is held, allocation,
+ * resize and free fail with CATENA_ELOCKED and change nothing.  Finalisers
+ * run inside the collection: they may read any object, dead or alive, but
+ * cannot allocate or free.
+ *
+ * Thread safety: as the rest of the API (one thread per heap).  A port
+ * that collects from another thread must stop the heap's thread first.
+ */
+
+/* Compile-time sizes (the state lives in the heap's control block). */
+#ifndef CATENA_GC_STACK
+#define CATENA_GC_STACK 64 /* built-in mark stack entries (MicroPython: 64) */
+#endif
+#ifndef CATENA_GC_ROOTS
+#define CATENA_GC_ROOTS 8 /* registered permanent root ranges */
+#endif
+#ifndef CATENA_GC_HITS
+#define CATENA_GC_HITS 16 /* pending interior pointers into extents */
+#endif
+/* Bytes per mark stack entry (a block index), for caller-supplied stacks. */
+#define CATENA_GC_ENTRY_SIZE (CATENA_INDEX_BITS / 8)
+
+/* Options (catena_gc_set_options). */
+enum {
+    CATENA_GC_AUTO = 1u,     /* collect on allocation failure (then retry
+                              * once) and at the threshold */
+    CATENA_GC_INTERIOR = 2u, /* interior pointers keep objects alive */
+    CATENA_GC_ZERO = 4u      /* zero new scannable memory (allocations and
+                              * grown parts without CATENA_NOSCAN) so that
+                              * stale pointers cannot retain garbage */
+};
+
+/* Called with each dying object flagged CATENA_FINAL, before any block of
+ * the collection is freed. */
+typedef void (*catena_final_fn)(void *ctx, catena_heap_t *h, void *obj);
+/* Performs an automatic collection (start, the port's roots, end). */
+typedef void (*catena_collect_fn)(void *ctx, catena_heap_t *h);
+
+/* Begin a collection: lock the heap, mark the never-collected objects.
+ * Fails: CATENA_ECORRUPT, CATENA_ELOCKED (lock held or a collection is
+ * already running; nothing changes).  O(N). */
+int catena_collect_start(catena_heap_t *h);
+
+/* Scan n words at ptrs as roots (between start and end; else the call is
+ * ignored with CATENA_EINVAL recorded).  O(n + what they reach). */
+void catena_collect_root(catena_heap_t *h, void *const *ptrs, size_t n);
+
+/* Finish marking, run finalisers, free every unmarked collectable object,
+ * unlock.  Fails: CATENA_EINVAL (no collection running).  Marking is
+ * O(live words) plus O(N) per mark-stack overflow recovery; the sweep is
+ * O(N) plus O(k) per freed chained object. */
+int catena_collect_end(catena_heap_t *h);
+
+/* One full collection: start, the registered root ranges, the calling
+ * thread's registers and stack (when catena_gc_set_stack_top was given),
+ * end.  Fails: as catena_collect_start.  O(N + live). */
+int catena_collect(catena_heap_t *h);
+
+/* Register / unregister a permanent root range of n words (at most
+ * CATENA_GC_ROOTS ranges; the memory must stay valid while registered).
+ * Fails: CATENA_EINVAL (NULL with n > 0; remove: not registered),
+ * CATENA_ENOMEM (table full).  O(CATENA_GC_ROOTS). */
+int catena_gc_add_roots(catena_heap_t *h, void *const *ptrs, size_t n);
+int catena_gc_remove_roots(catena_heap_t *h, void *const *ptrs);
+
+/* The address where the calling thread's stack begins (its highest used
+ * address on a descending stack, e.g. a local of main()); NULL: do not
+ * scan the stack.  catena_collect scans from its own frame to there.
+ * O(1). */
+void catena_gc_set_stack_top(catena_heap_t *h, void *top);
+
+/* Set / get the CATENA_GC_* options (default none: a plain heap never
+ * collects by itself).  Fails: CATENA_EINVAL (unknown bits), CATENA_ELOCKED
+ * (during a collection).  O(1). */
+int catena_gc_set_options(catena_heap_t *h, unsigned opts);
+unsigned catena_gc_options(const catena_heap_t *h);
+
+/* Use a mark stack of `entries` entries: buf NULL selects the built-in one
+ * (1 <= entries <= CATENA_GC_STACK), else buf holds entries *
+ * CATENA_GC_ENTRY_SIZE bytes, aligned for that size, and must outlive its
+ * use.  Deeper stacks overflow less often; an overflow costs a rescan,
+ * never a wrong result.  Fails: CATENA_EINVAL, CATENA_ELOCKED.  O(1). */
+int catena_gc_set_mark_stack(catena_heap_t *h, void *buf, size_t entries);
+
+/* The finaliser (NULL: none) and the automatic-collection hook (NULL: use
+ * catena_collect).  O(1). */
+void catena_gc_set_finaliser(catena_heap_t *h, catena_final_fn fn, void *ctx);
+void catena_gc_set_collect_hook(catena_heap_t *h, catena_collect_fn fn,
+                                void *ctx);
+
+/* With CATENA_GC_AUTO, collect before an allocation once `blocks` blocks
+ * were allocated since the last collection (0: never).  O(1). */
+void catena_gc_set_threshold(catena_heap_t *h, size_t blocks);
+
+/* The GC lock, nested: while held, allocation, resize, free and
+ * collection fail with CATENA_ELOCKED (e.g. around interrupt handlers).
+ * catena_gc_unlock returns CATENA_EINVAL when the lock is not held.
+ * O(1). */
+void catena_gc_lock(catena_heap_t *h);
+int catena_gc_unlock(catena_heap_t *h);
+bool catena_gc_locked(const catena_heap_t *h);
+
+/* ---- GC-managed libffi closures (lib/gc_ffi.c; hosted, with libffi) ----
+ * Visible when <ffi.h> is included before this header.  A closure is a
+ * heap object (CATENA_FINAL): its code pointer is callable while the
+ * object is reachable; once a collection finds it unreachable, the
+ * finaliser releases the libffi closure.  The object references cif and
+ * user, so both stay alive with it when they live in the heap. */
+#if defined(LIBFFI_H) && (!defined(FFI_CLOSURES) || FFI_CLOSURES)
+typedef void (*catena_ffi_fn)(ffi_cif *cif, void *ret, void **args,
+                              void *user);
+
+/* Create a closure calling fun(cif, ret, args, user); *code gets the
+ * function pointer to hand to C.  Returns the object's handle.  Fails
+ * (NULL): as catena_alloc_flags, CATENA_EINVAL (NULL argument),
+ * CATENA_ENOMEM (libffi could not allocate or prepare the closure).
+ * O(alloc). */
+void *catena_ffi_closure(catena_heap_t *h, ffi_cif *cif, catena_ffi_fn fun,
+                         void *user, void **code);
+
+/* The code pointer of a live closure object (NULL if obj is not one). */
+void *catena_ffi_code(catena_heap_t *h, void *obj);
+
+/* Release obj's libffi closure if obj is a closure object: true then.
+ * For use in a finaliser that also handles other objects. */
+bool catena_ffi_release(catena_heap_t *h, void *obj);
+
+/* A ready-made finaliser that only releases closures (ctx unused). */
+void catena_ffi_finaliser(void *ctx, catena_heap_t *h, void *obj);
+#endif
 
 #ifdef __cplusplus
 }

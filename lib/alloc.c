@@ -10,6 +10,12 @@
  * nodes, one block each, from whatever is left.  So with at least
  * blocks_for(n) = d + 1 + S(d) free blocks it cannot fail, and when it does
  * fail nothing has changed.
+ *
+ * With the collector's CATENA_GC_AUTO option, a failed allocation or grow
+ * runs one collection and retries once (the object being resized is kept
+ * alive through it); while the heap is locked (GC lock, or a collection
+ * with its finalisers running) every call that would change it fails with
+ * CATENA_ELOCKED.
  */
 #include "catena_int.h"
 
@@ -37,6 +43,22 @@ static size_t run_len(const catena_heap_t *h, size_t s)
 }
 
 static size_t blocks(size_t n) { return n / B + (n % B != 0); }
+
+/* Mutators refuse a locked heap; the error changes nothing. */
+static bool locked(catena_heap_t *h, const void *p, const char *fn)
+{
+    if (!h->gc.lock)
+        return false;
+    _catena_err(h, CATENA_ELOCKED, p, fn);
+    return true;
+}
+
+/* New memory of a scannable object must not hold stale pointers when the
+ * collector asks for zeroing: they would retain garbage. */
+static bool must_zero(const catena_heap_t *h, unsigned flags)
+{
+    return (h->gc.opts & CATENA_GC_ZERO) && !(flags & CATENA_NOSCAN);
+}
 
 static void note_alloc(catena_heap_t *h)
 {
@@ -139,6 +161,19 @@ static void zero_object(catena_heap_t *h, void *obj)
         memset(p, 0, n);
 }
 
+/* Zero blocks [from, to) of object `obj` (after a grow). */
+static void zero_blocks(catena_heap_t *h, void *obj, size_t from, size_t to)
+{
+    size_t off = from * B, end = to * B, avail;
+    while (off < end) {
+        unsigned char *p = catena_ptr(h, obj, off, &avail);
+        if (avail > end - off)
+            avail = end - off;
+        memset(p, 0, avail);
+        off += avail;
+    }
+}
+
 /* ---- allocation ---------------------------------------------------------- */
 
 static void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
@@ -169,6 +204,14 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
     return blk(h, root);
 }
 
+static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags)
+{
+    void *p = alloc_contig(h, d, flags);
+    if (!p && d > 1 && h->chaining)
+        p = alloc_chain(h, d, flags);
+    return p;
+}
+
 void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
 {
     static const char fn[] = "catena_alloc";
@@ -187,9 +230,14 @@ void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
         _catena_err(h, CATENA_ESIZE, NULL, fn);
         return NULL;
     }
-    void *p = alloc_contig(h, d, flags);
-    if (!p && d > 1 && h->chaining)
-        p = alloc_chain(h, d, flags);
+    if (locked(h, NULL, fn)) {
+        h->failed++;
+        return NULL;
+    }
+    _catena_gc_threshold(h, CATENA_NIL);
+    void *p = alloc_any(h, d, flags);
+    if (!p && _catena_gc_auto(h, CATENA_NIL))
+        p = alloc_any(h, d, flags);
     if (!p) {
         h->failed++;
         _catena_err(h, h->chaining || h->free_blocks < d ? CATENA_ENOMEM
@@ -197,7 +245,8 @@ void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
                     NULL, fn);
         return NULL;
     }
-    if (flags & CATENA_ZERO)
+    h->gc.since += d;
+    if ((flags & CATENA_ZERO) || must_zero(h, flags))
         zero_object(h, p);
     return p;
 }
@@ -209,16 +258,16 @@ void *catena_alloc(catena_heap_t *h, size_t n)
 
 /* ---- free ---------------------------------------------------------------- */
 
-static void free_obj(catena_heap_t *h, size_t i)
+/* Return object i's blocks to the index (an explicit free or the sweep). */
+void _catena_release_obj(catena_heap_t *h, size_t i)
 {
-    if (st(h, i) >= ST_CHAIN && st(h, i) < ST_PIN) {
+    if (ST_IS_CHAIN(st(h, i))) {
         _catena_spine_release(h, i);
         h->chained--;
     } else {
         _catena_run_release(h, i, run_len(h, i));
     }
     h->objects--;
-    h->frees++;
 }
 
 int catena_free(catena_heap_t *h, void *obj)
@@ -229,7 +278,10 @@ int catena_free(catena_heap_t *h, void *obj)
     int e = _catena_handle(h, obj, "catena_free", &i);
     if (e)
         return e;
-    free_obj(h, i);
+    if (locked(h, obj, "catena_free"))
+        return CATENA_ELOCKED;
+    _catena_release_obj(h, i);
+    h->frees++;
     return CATENA_OK;
 }
 
@@ -237,7 +289,13 @@ int catena_free(catena_heap_t *h, void *obj)
 
 static bool is_chain(const catena_heap_t *h, size_t i)
 {
-    return st(h, i) == ST_CHAIN || st(h, i) == ST_CHAIN + 1;
+    return ST_IS_CHAIN(st(h, i));
+}
+
+static unsigned obj_flags(const catena_heap_t *h, size_t i)
+{
+    return is_chain(h, i) ? _catena_spine_flags(h, i)
+                          : _catena_state_flags(st(h, i));
 }
 
 /* A chain left with one extent becomes contiguous again. */
@@ -342,15 +400,26 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
         _catena_err(h, CATENA_ESIZE, obj, fn);
         return NULL;
     }
+    if (locked(h, obj, fn))
+        return NULL;
     size_t d0 = _catena_obj_blocks(h, i), r = i;
-    if (d1 < d0)
+    if (d1 < d0) {
         r = shrink(h, i, d0, d1);
-    else if (d1 > d0)
+    } else if (d1 > d0) {
+        _catena_gc_threshold(h, i);
         r = grow(h, i, d0, d1);
+        if (r == CATENA_NIL && _catena_gc_auto(h, i))
+            r = grow(h, i, d0, d1);
+    }
     if (r == CATENA_NIL) {
         h->failed++;
         _catena_err(h, h->chaining ? CATENA_ENOMEM : CATENA_ENOCHAIN, obj, fn);
         return NULL;
+    }
+    if (d1 > d0) {
+        h->gc.since += d1 - d0;
+        if (must_zero(h, obj_flags(h, r)))
+            zero_blocks(h, blk(h, r), d0, d1);
     }
     size_t used = h->nblocks - h->free_blocks;
     if (used > h->peak_used)
@@ -361,9 +430,11 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
 /* Copy object i into a new contiguous run of d blocks; free i. */
 static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
 {
-    unsigned fl = is_chain(h, i) ? _catena_spine_flags(h, i)
-                                 : _catena_state_flags(st(h, i));
+    unsigned fl = obj_flags(h, i);
+    _catena_gc_threshold(h, i);
     void *q = alloc_contig(h, d, fl);
+    if (!q && _catena_gc_auto(h, i))
+        q = alloc_contig(h, d, fl);
     if (!q) {
         h->failed++;
         _catena_err(h, CATENA_ENOMEM, blk(h, i), fn);
@@ -371,9 +442,13 @@ static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
     }
     size_t n = _catena_obj_blocks(h, i);
     catena_read(h, blk(h, i), 0, q, (n < d ? n : d) * B);
-    free_obj(h, i);
+    if (d > n) {
+        h->gc.since += d - n;
+        if (must_zero(h, fl))
+            memset((unsigned char *)q + n * B, 0, (d - n) * B);
+    }
+    _catena_release_obj(h, i);
     h->allocs--; /* a move is not a new allocation */
-    h->frees--;
     return q;
 }
 
@@ -384,17 +459,27 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
     if (!obj) {
         size_t d = blocks(n);
         void *p = NULL;
-        if (bad_heap(h))
+        if (bad_heap(h)) {
             _catena_err(h, CATENA_ECORRUPT, NULL, fn);
-        else if (n == 0 || d > CATENA_MAX_BLOCKS)
+        } else if (n == 0 || d > CATENA_MAX_BLOCKS) {
             _catena_err(h, CATENA_ESIZE, NULL, fn);
-        else if (!(p = alloc_contig(h, d, 0)))
-            _catena_err(h, CATENA_ENOMEM, NULL, fn);
+        } else if (!locked(h, NULL, fn)) {
+            _catena_gc_threshold(h, CATENA_NIL);
+            p = alloc_contig(h, d, 0);
+            if (!p && _catena_gc_auto(h, CATENA_NIL))
+                p = alloc_contig(h, d, 0);
+            if (!p)
+                _catena_err(h, CATENA_ENOMEM, NULL, fn);
+            else
+                h->gc.since += d;
+            if (p && must_zero(h, 0))
+                memset(p, 0, d * B);
+        }
         if (!p && !bad_heap(h))
             h->failed++;
         return p;
     }
-    if (_catena_handle(h, obj, fn, &i))
+    if (_catena_handle(h, obj, fn, &i) || locked(h, obj, fn))
         return NULL;
     size_t d1 = blocks(n);
     if (n == 0 || d1 > CATENA_MAX_BLOCKS) {
@@ -408,8 +493,13 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
         if (d1 < d0)
             return blk(h, shrink(h, i, d0, d1));
         if (end < h->nblocks && st(h, end) == ST_FREE &&
-            run_at(h, end)->len >= d1 - d0)
-            return blk(h, grow(h, i, d0, d1));
+            run_at(h, end)->len >= d1 - d0) {
+            grow(h, i, d0, d1);
+            h->gc.since += d1 - d0;
+            if (must_zero(h, obj_flags(h, i)))
+                memset((unsigned char *)obj + d0 * B, 0, (d1 - d0) * B);
+            return obj;
+        }
     }
     return move_contig(h, i, d1, fn);
 }
@@ -417,7 +507,8 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
 void *catena_flatten(catena_heap_t *h, void *obj)
 {
     size_t i;
-    if (_catena_handle(h, obj, "catena_flatten", &i))
+    if (_catena_handle(h, obj, "catena_flatten", &i) ||
+        locked(h, obj, "catena_flatten"))
         return NULL;
     if (!is_chain(h, i))
         return obj;
@@ -455,8 +546,7 @@ unsigned catena_flags(catena_heap_t *h, const void *obj)
     size_t i;
     if (_catena_handle(h, obj, "catena_flags", &i))
         return 0;
-    return is_chain(h, i) ? _catena_spine_flags(h, i)
-                          : _catena_state_flags(st(h, i));
+    return obj_flags(h, i);
 }
 
 size_t _catena_run_length(const catena_heap_t *h, size_t s)

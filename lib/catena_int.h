@@ -24,6 +24,15 @@
  *      nodes for k extents (the blocks_for formula counts on this).
  *  I6  free_blocks, used_blocks, free_runs, objects, chained counters equal
  *      what a walk of the table finds.
+ *
+ * THE COLLECTOR'S INVARIANT (gc.c; G1 checked by catena_check):
+ *  G1  Outside a collection no object is marked.
+ *  G2  During marking, a marked object is black (scanned: everything it
+ *      references is marked) or grey: on the mark stack, dropped from a
+ *      full stack at an index >= ovf_lo or >= the rescan cursor, or the
+ *      owner of an extent listed in hits[].  Marking ends only when no
+ *      object is grey, so then every object reachable from the roots is
+ *      marked, and the sweep may free every unmarked collectable one.
  */
 #ifndef CATENA_INT_H
 #define CATENA_INT_H
@@ -95,6 +104,36 @@ static inline void st_put(unsigned char *t, size_t i, unsigned s)
     t[i >> 1] = (unsigned char)((t[i >> 1] & ~(0xFu << sh)) | (s << sh));
 }
 
+/* ---- the collector's state (gc.c) -------------------------------------- */
+struct gc_roots {
+    void *const *ptrs;
+    size_t n;
+};
+
+struct gc_state {
+    unsigned opts;        /* CATENA_GC_* */
+    unsigned lock;        /* nesting depth; a collection holds one level */
+    bool collecting;      /* between collect_start and collect_end */
+    cidx *stack;          /* the mark stack: handles of grey objects */
+    size_t cap, sp;
+    size_t ovf_lo;        /* lowest dropped grey object (SIZE_MAX: none) */
+    size_t horizon;       /* drops at >= horizon need no record (rescan) */
+    size_t unmarked_chains;
+    unsigned nhits;       /* extents hit by interior pointers, owner unknown */
+    cidx hits[CATENA_GC_HITS];
+    size_t keep;          /* transient root: the object being resized */
+    size_t since, threshold; /* blocks allocated since the last collection */
+    void *stack_top;
+    catena_final_fn final_fn;
+    void *final_ctx;
+    catena_collect_fn collect_fn;
+    void *collect_ctx;
+    struct gc_roots roots[CATENA_GC_ROOTS];
+    size_t collections, last_marked, last_freed, overflows, finalised;
+    uint64_t total_marked, total_freed;
+    cidx stack0[CATENA_GC_STACK];
+};
+
 /* ---- the heap control block ------------------------------------------ */
 #define CATENA_MAGIC 0x63617465u /* "cate" */
 #define SL_BITS 3
@@ -118,6 +157,7 @@ struct catena_heap {
     size_t free_blocks, free_runs, used_blocks, peak_used;
     size_t objects, chained, spine_blocks;
     size_t allocs, frees, failed;
+    struct gc_state gc;
 };
 
 /* Free-run header, in the run's first block. */
@@ -189,6 +229,16 @@ static inline unsigned st(const catena_heap_t *h, size_t i)
 #define HEAD_TO_EXT(h, i)      TRANSITION(h, i, ST_IS_CONTIG(st(h, i)), ST_EXT)
 #define EXT_TO_HEAD(h, i, s)   TRANSITION(h, i, st(h, i) == ST_EXT, s)
 
+/* The mark bit: bit 0 of the collectable handle states (HEAD 4..11 and
+ * CHAIN 12..13).  PIN objects have none: they are roots, never swept. */
+#define ST_MARKABLE(s) ((s) >= ST_HEAD && (s) < ST_PIN)
+#define ST_MARKED(s) (ST_MARKABLE(s) && ((s) & 1u))
+#define ST_IS_CHAIN(s) (((s) | 1u) == ST_CHAIN + 1u)
+#define MARK(h, i) \
+    TRANSITION(h, i, ST_MARKABLE(st(h, i)) && !(st(h, i) & 1u), st(h, i) | 1u)
+#define UNMARK(h, i) \
+    TRANSITION(h, i, ST_MARKED(st(h, i)), st(h, i) & ~1u)
+
 /* ---- cross-file internals -------------------------------------------- */
 /* heap.c */
 void _catena_assert_fail(catena_heap_t *h, const char *what, int line);
@@ -236,5 +286,19 @@ size_t _catena_run_length(const catena_heap_t *h, size_t s);
 size_t _catena_obj_blocks(const catena_heap_t *h, size_t i);
 int _catena_handle(catena_heap_t *h, const void *p, const char *where,
                    size_t *out);
+void _catena_release_obj(catena_heap_t *h, size_t i);
+
+/* gc.c: what allocation needs from the collector */
+void _catena_gc_init(catena_heap_t *h);
+/* An automatic collection if enabled and allowed, keeping object `keep`
+ * (or NIL) alive; true if one ran. */
+bool _catena_gc_auto(catena_heap_t *h, size_t keep);
+/* The same, only once the allocation threshold is reached. */
+void _catena_gc_threshold(catena_heap_t *h, size_t keep);
+/* Scan the calling thread's callee-saved registers as roots.  Hosted
+ * builds use setjmp; bare-metal ports override the weak default (a no-op:
+ * catena_collect then relies on the compiler spilling registers to the
+ * stack it scans). */
+void _catena_gc_scan_regs(catena_heap_t *h);
 
 #endif /* CATENA_INT_H */

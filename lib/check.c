@@ -130,6 +130,22 @@ static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
     return CATENA_OK;
 }
 
+/* The collector's own state. */
+static int check_gc(catena_heap_t *h)
+{
+    const struct gc_state *g = &h->gc;
+    if (!g->stack || g->cap == 0 || g->sp > g->cap)
+        return bad(h, "mark stack");
+    if (g->collecting && !g->lock)
+        return bad(h, "collection running without the lock");
+    if (!g->collecting && (g->sp || g->nhits || g->ovf_lo != SIZE_MAX))
+        return bad(h, "grey objects outside a collection");
+    if (g->opts & ~(unsigned)(CATENA_GC_AUTO | CATENA_GC_INTERIOR |
+                              CATENA_GC_ZERO))
+        return bad(h, "unknown collector options");
+    return CATENA_OK;
+}
+
 int catena_check(catena_heap_t *h)
 {
     if (!h || h->magic != CATENA_MAGIC)
@@ -174,6 +190,8 @@ int catena_check(catena_heap_t *h)
                     return e;
             }
         }
+        if (ST_MARKED(s) && !h->gc.collecting)
+            return bad(h, "marked object outside a collection (G1)");
         prev_free = s == ST_FREE;
         i += len;
     }
@@ -189,5 +207,5 @@ int catena_check(catena_heap_t *h)
         return bad(h, "spine block counter wrong");
     if (h->peak_used < n - h->free_blocks)
         return bad(h, "peak below current use");
-    return CATENA_OK;
+    return check_gc(h);
 }

@@ -145,6 +145,7 @@ int catena_init(void *arena, size_t size, catena_heap_t **out)
     memset(h->table, ST_TAIL * 0x11, (n + 1) / 2);
     st_put(h->table, 0, ST_FREE);
     h->chaining = true;
+    _catena_gc_init(h);
     h->magic = CATENA_MAGIC;
     _catena_run_insert(h, 0, n);
     *out = h;
@@ -199,6 +200,13 @@ void catena_stats(catena_heap_t *h, struct catena_stats *st)
         if (run_at(h, s)->len > st->largest_free_run)
             st->largest_free_run = run_at(h, s)->len;
     st->frag_permille = catena_frag(h);
+    st->gc_collections = h->gc.collections;
+    st->gc_last_marked = h->gc.last_marked;
+    st->gc_last_freed = h->gc.last_freed;
+    st->gc_total_marked = h->gc.total_marked;
+    st->gc_total_freed = h->gc.total_freed;
+    st->gc_overflows = h->gc.overflows;
+    st->gc_finalised = h->gc.finalised;
 }
 
 static uint64_t isqrt64(uint64_t x)
@@ -239,6 +247,45 @@ static char map_char(const catena_heap_t *h, size_t i)
     return c[st(h, i)];
 }
 
+/* Append the decimal value v at line[p]; returns the new end. */
+static size_t put_num(char *line, size_t p, uint64_t v)
+{
+    char d[24];
+    size_t n = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n)
+        line[p++] = d[--n];
+    return p;
+}
+
+static size_t put_str(char *line, size_t p, const char *s)
+{
+    while (*s)
+        line[p++] = *s++;
+    return p;
+}
+
+/* The collector's statistics as one line (no printf: freestanding). */
+static void dump_gc(catena_heap_t *h, void (*print)(void *, const char *),
+                    void *ctx)
+{
+    char line[200];
+    size_t p = put_str(line, 0, "gc: collections ");
+    p = put_num(line, p, h->gc.collections);
+    p = put_str(line, p, ", last marked ");
+    p = put_num(line, p, h->gc.last_marked);
+    p = put_str(line, p, " freed ");
+    p = put_num(line, p, h->gc.last_freed);
+    p = put_str(line, p, " blocks, overflows ");
+    p = put_num(line, p, h->gc.overflows);
+    p = put_str(line, p, ", finalised ");
+    p = put_num(line, p, h->gc.finalised);
+    line[p] = '\0';
+    print(ctx, line);
+}
+
 void catena_dump(catena_heap_t *h, void (*print)(void *ctx, const char *line),
                  void *ctx)
 {
@@ -255,4 +302,6 @@ void catena_dump(catena_heap_t *h, void (*print)(void *ctx, const char *line),
         line[p] = '\0';
         print(ctx, line);
     }
+    if (h->gc.collections)
+        dump_gc(h, print, ctx);
 }

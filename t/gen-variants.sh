@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
     name=${v%%:*}; rest=${v#*:}; bs=${rest%%:*}; ib=${rest#*:}
     flags="-DCATENA_BLOCK_SIZE=$bs"
     [ "$ib" != 0 ] && flags="$flags -DCATENA_INDEX_BITS=$ib"
-    for t in core model guarantee; do
+    for t in core model guarantee gc; do
       case "$name:$t" in b16i32:core|b32i16:core) continue;; esac
       p=t/test_${t}_$name; c=t_test_${t}_$name
       echo "check_PROGRAMS += $p"
