@@ -1,0 +1,520 @@
+/*
+ * test_preload.c - the malloc family of libcatena-preload.so, tested from
+ * inside a program running under it (t/preload/unit.sh sets LD_PRELOAD;
+ * run alone, the program skips).  Cases that need other options re-run
+ * this program with them: `test_preload --child NAME`.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+/* These tests make the calls the compiler rightly warns about. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#endif
+
+void *__libc_malloc(size_t);
+void __libc_free(void *);
+void *__libc_calloc(size_t, size_t);
+void *__libc_realloc(void *, size_t);
+void *__libc_memalign(size_t, size_t);
+void *__libc_valloc(size_t);
+void *__libc_pvalloc(size_t);
+
+#define PAGE ((size_t)sysconf(_SC_PAGESIZE))
+#define LARGE ((size_t)128 * 1024) /* the default threshold */
+
+static const char *self;
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed + i * 7);
+}
+static int same(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(seed + i * 7))
+            return 0;
+    return 1;
+}
+
+/* Run this program again with `env` added and `--child name`; returns the
+ * wait status; the child's stderr goes to errbuf. */
+static int rerun(const char *name, const char *env1, const char *env2,
+                 char *errbuf, size_t errlen)
+{
+    int pfd[2];
+    UNIT_ASSERT(pipe(pfd) == 0);
+    pid_t pid = fork();
+    UNIT_ASSERT(pid >= 0);
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        if (env1)
+            putenv((char *)env1);
+        if (env2)
+            putenv((char *)env2);
+        execl(self, self, "--child", name, (char *)NULL);
+        _exit(126);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < errlen && (r = read(pfd[0], errbuf + got, errlen - 1 - got)) > 0)
+        got += (size_t)r;
+    errbuf[got] = '\0';
+    close(pfd[0]);
+    int st;
+    UNIT_ASSERT(waitpid(pid, &st, 0) == pid);
+    return st;
+}
+
+UNIT_TEST(t_entry_points)
+{
+    unsigned char *p = malloc(100);
+    UNIT_ASSERT(p && (uintptr_t)p % 16 == 0);
+    fill(p, 100, 1);
+    UNIT_ASSERT(malloc_usable_size(p) >= 100);
+    p = realloc(p, 1000);
+    UNIT_ASSERT(p && same(p, 100, 1));
+    free(p);
+    int *c = calloc(10, sizeof *c);
+    UNIT_ASSERT(c && c[0] == 0 && c[9] == 0);
+    c = reallocarray(c, 20, sizeof *c);
+    UNIT_ASSERT(c);
+    free(c);
+    void *q = NULL;
+    UNIT_EQ(posix_memalign(&q, 64, 10), 0);
+    UNIT_ASSERT(q && (uintptr_t)q % 64 == 0);
+    free(q);
+    q = aligned_alloc(128, 256);
+    UNIT_ASSERT(q && (uintptr_t)q % 128 == 0);
+    free(q);
+    q = memalign(256, 10);
+    UNIT_ASSERT(q && (uintptr_t)q % 256 == 0);
+    free(q);
+    q = valloc(10);
+    UNIT_ASSERT(q && (uintptr_t)q % PAGE == 0);
+    free(q);
+    q = pvalloc(10);
+    UNIT_ASSERT(q && (uintptr_t)q % PAGE == 0 && malloc_usable_size(q) >= PAGE);
+    free(q);
+    UNIT_EQ(malloc_usable_size(NULL), 0);
+    /* glibc's names reach the same allocator: free mixes with them */
+    q = __libc_malloc(10);
+    UNIT_ASSERT(q);
+    free(q);
+    q = malloc(10);
+    __libc_free(q);
+    q = __libc_calloc(3, 3);
+    q = __libc_realloc(q, 3000);
+    __libc_free(q);
+    q = __libc_memalign(64, 3);
+    UNIT_ASSERT((uintptr_t)q % 64 == 0);
+    free(q);
+    free(__libc_valloc(3));
+    free(__libc_pvalloc(3));
+    free(NULL);
+    q = malloc(0); /* a unique pointer, as glibc */
+    UNIT_ASSERT(q);
+    free(q);
+}
+
+UNIT_TEST(t_alignments)
+{
+    static const size_t sizes[] = {1, 24, 100, 4000, 70000, 200000, 3000000};
+    for (size_t a = sizeof(void *); a <= ((size_t)4 << 20); a *= 2)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            void *p = NULL;
+            UNIT_EQ(posix_memalign(&p, a, sizes[i]), 0);
+            UNIT_ASSERT((uintptr_t)p % a == 0);
+            UNIT_ASSERT(malloc_usable_size(p) >= sizes[i]);
+            memset(p, 0xab, sizes[i]);
+            if (i % 2) { /* realloc of an aligned object keeps its data */
+                p = realloc(p, sizes[i] * 2);
+                UNIT_ASSERT(p && ((unsigned char *)p)[sizes[i] - 1] == 0xab);
+            }
+            free(p);
+        }
+}
+
+UNIT_TEST(t_calloc)
+{
+    /* dirty memory first, so a calloc that reuses it must clear it */
+    for (size_t n = 16; n <= ((size_t)1 << 22); n *= 4) {
+        unsigned char *d = malloc(n);
+        memset(d, 0xff, n);
+        free(d);
+        unsigned char *z = calloc(1, n);
+        UNIT_ASSERT(z);
+        for (size_t i = 0; i < n; i++)
+            if (z[i]) {
+                UNIT_ASSERT(!"calloc memory not zero");
+                break;
+            }
+        free(z);
+    }
+    errno = 0;
+    UNIT_ASSERT(calloc(SIZE_MAX / 2, 3) == NULL);
+    UNIT_EQ(errno, ENOMEM);
+    errno = 0;
+    UNIT_ASSERT(reallocarray(NULL, SIZE_MAX / 2, 3) == NULL);
+    UNIT_EQ(errno, ENOMEM);
+}
+
+UNIT_TEST(t_realloc)
+{
+    /* grow a byte at a time through small, the threshold and large */
+    size_t n = 1;
+    unsigned char *p = malloc(1);
+    p[0] = 0;
+    unit_seed(42);
+    while (n < 3 * LARGE) {
+        size_t m = n + 1 + unit_below(n);
+        p = realloc(p, m);
+        UNIT_ASSERT(p);
+        for (size_t i = n; i < m; i++)
+            p[i] = (unsigned char)i;
+        n = m;
+        for (size_t i = 0; i < n; i += 97)
+            UNIT_EQ(p[i], (unsigned char)i);
+    }
+    /* and shrink back down */
+    while (n > 10) {
+        n /= 3;
+        p = realloc(p, n);
+        UNIT_ASSERT(p);
+        for (size_t i = 0; i < n; i += 13)
+            UNIT_EQ(p[i], (unsigned char)i);
+    }
+    UNIT_ASSERT(realloc(p, 0) == NULL); /* frees, as glibc */
+    p = realloc(NULL, 10);
+    UNIT_ASSERT(p);
+    errno = 0;
+    UNIT_ASSERT(realloc(p, SIZE_MAX - 10) == NULL);
+    UNIT_EQ(errno, ENOMEM);
+    free(p);
+}
+
+UNIT_TEST(t_usable_size)
+{
+    for (size_t n = 1; n < 3 * LARGE; n = n * 5 / 4 + 1) {
+        unsigned char *p = malloc(n);
+        size_t u = malloc_usable_size(p);
+        UNIT_ASSERT(u >= n);
+        memset(p, 1, u); /* all of it is ours to write */
+        free(p);
+    }
+}
+
+UNIT_TEST(t_errno)
+{
+    errno = 0;
+    UNIT_ASSERT(malloc(SIZE_MAX) == NULL);
+    UNIT_EQ(errno, ENOMEM);
+    errno = 0;
+    UNIT_ASSERT(malloc(PTRDIFF_MAX + (size_t)1) == NULL);
+    UNIT_EQ(errno, ENOMEM);
+    errno = 0;
+    UNIT_ASSERT(aligned_alloc(3, 10) == NULL);
+    UNIT_EQ(errno, EINVAL);
+    void *p = (void *)1;
+    errno = 1234;
+    UNIT_EQ(posix_memalign(&p, 3, 10), EINVAL);
+    UNIT_EQ(posix_memalign(&p, 4, 10), EINVAL); /* not a multiple of void* */
+    UNIT_EQ(posix_memalign(&p, 64, SIZE_MAX / 2), ENOMEM);
+    UNIT_EQ(errno, 1234); /* posix_memalign leaves errno alone */
+    UNIT_ASSERT(p == (void *)1);
+    p = malloc(10);
+    errno = 77;
+    free(p);
+    UNIT_EQ(errno, 77);
+}
+
+/* ---- bad frees: in a child, which must print one line and abort ---------- */
+
+static void child_bad(const char *what)
+{
+    unsigned char *p = malloc(100), *g = malloc(LARGE * 2);
+    int local;
+    if (!strcmp(what, "double")) {
+        free(p);
+        free(p);
+    } else if (!strcmp(what, "double-large")) {
+        free(g);
+        free(g);
+    } else if (!strcmp(what, "foreign")) {
+        free(&local);
+    } else if (!strcmp(what, "interior")) {
+        free(p + 32);
+    } else if (!strcmp(what, "interior-large")) {
+        free(g + 8192);
+    } else if (!strcmp(what, "ignored")) {
+        free(p);
+        free(p); /* CATENA_ABORT_ON_ERROR=0: reported, ignored */
+        free(&local);
+        void *q = malloc(100);
+        free(q);
+        fputs("survived\n", stderr);
+        exit(0);
+    }
+    _exit(3); /* not reached when the shim aborts */
+}
+
+UNIT_TEST(t_bad_free)
+{
+    static const struct {
+        const char *name, *expect;
+    } cases[] = {
+        {"double", "catena: free(): double free"},
+        {"double-large", "catena: free(): invalid pointer"},
+        {"foreign", "catena: free(): invalid pointer"},
+        {"interior", "catena: free(): interior pointer"},
+        {"interior-large", "catena: free(): interior pointer"},
+    };
+    char err[4096];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int st = rerun(cases[i].name, NULL, NULL, err, sizeof err);
+        UNIT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+        UNIT_ASSERT(strstr(err, cases[i].expect) != NULL);
+        UNIT_ASSERT(strstr(err, " 0x") != NULL); /* names the address */
+        UNIT_ASSERT(strchr(err, '\n') == err + strlen(err) - 1); /* one line */
+    }
+    int st = rerun("ignored", "CATENA_ABORT_ON_ERROR=0", NULL, err, sizeof err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    UNIT_ASSERT(strstr(err, "double free") && strstr(err, "ignored") &&
+                strstr(err, "survived"));
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+#define NT 4
+#define QCAP 4096
+static struct {
+    pthread_mutex_t m;
+    void *q[QCAP];
+    unsigned seed[QCAP];
+    size_t size[QCAP];
+    size_t n;
+} xq = {.m = PTHREAD_MUTEX_INITIALIZER};
+
+static void *worker(void *arg)
+{
+    uint64_t s = (uint64_t)(uintptr_t)arg * 7919 + 1;
+    unsigned long iters = UNIT_ITERS(100000);
+    int bad = 0;
+    for (unsigned long i = 0; i < iters; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        size_t n = (s >> 33) % 512 + 1;
+        if ((s >> 20) % 200 == 0)
+            n = LARGE + (s >> 40) % (4 * LARGE); /* sometimes large */
+        unsigned seed = (unsigned)(s >> 50);
+        unsigned char *p = (s >> 10) % 3 ? malloc(n) : calloc(1, n);
+        if (!p)
+            return (void *)1;
+        fill(p, n < 64 ? n : 64, seed);
+        /* hand it to whichever thread comes next; free what we get */
+        void *got = NULL;
+        unsigned gseed = 0;
+        size_t gsize = 0;
+        pthread_mutex_lock(&xq.m);
+        if (xq.n < QCAP) {
+            xq.q[xq.n] = p;
+            xq.seed[xq.n] = seed;
+            xq.size[xq.n++] = n;
+            p = NULL;
+        }
+        if (xq.n > QCAP / 2 || !p) {
+            size_t k = (s >> 5) % xq.n;
+            got = xq.q[k];
+            gseed = xq.seed[k];
+            gsize = xq.size[k];
+            xq.q[k] = xq.q[--xq.n];
+            xq.seed[k] = xq.seed[xq.n];
+            xq.size[k] = xq.size[xq.n];
+        }
+        pthread_mutex_unlock(&xq.m);
+        if (got) {
+            bad |= !same(got, gsize < 64 ? gsize : 64, gseed);
+            if ((s >> 8) % 4 == 0)
+                got = realloc(got, gsize * 2);
+            free(got);
+        }
+        free(p);
+    }
+    return (void *)(uintptr_t)bad;
+}
+
+UNIT_TEST(t_threads)
+{
+    pthread_t t[NT];
+    for (uintptr_t i = 0; i < NT; i++)
+        UNIT_EQ(pthread_create(&t[i], NULL, worker, (void *)i), 0);
+    for (int i = 0; i < NT; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        UNIT_ASSERT(r == NULL);
+    }
+    while (xq.n)
+        free(xq.q[--xq.n]);
+}
+
+/* ---- fork from a multi-threaded program ------------------------------------- */
+
+static volatile int stop;
+static void *churn(void *arg)
+{
+    (void)arg;
+    size_t i = 0;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        void *p = malloc(i % 3 ? 40 + i % 300 : LARGE + i % 10000);
+        free(p);
+        i++;
+    }
+    return NULL;
+}
+
+UNIT_TEST(t_fork_threads)
+{
+    pthread_t t[3];
+    stop = 0;
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, churn, NULL);
+    unsigned char *big = malloc(4 * LARGE), *small = malloc(200);
+    fill(big, 4 * LARGE, 9);
+    fill(small, 200, 5);
+    for (int k = 0; k < 20; k++) {
+        pid_t pid = fork();
+        UNIT_ASSERT(pid >= 0);
+        if (pid == 0) {
+            /* the child sees the parent's data, allocates, and its
+             * writes stay its own */
+            int ok = same(big, 4 * LARGE, 9) && same(small, 200, 5);
+            for (int j = 0; j < 1000 && ok; j++) {
+                unsigned char *p = malloc((size_t)j * 37 + 1);
+                unsigned char *g = malloc(LARGE + (size_t)j);
+                ok = p && g;
+                free(p);
+                free(g);
+            }
+            memset(big, 0, 4 * LARGE);
+            big = realloc(big, 8 * LARGE);
+            free(big);
+            _exit(ok ? 0 : 1);
+        }
+        int st;
+        UNIT_ASSERT(waitpid(pid, &st, 0) == pid);
+        UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        UNIT_ASSERT(same(big, 4 * LARGE, 9)); /* untouched by the child */
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    free(big);
+    free(small);
+}
+
+/* ---- fixed arena: ENOMEM exactly at the documented bound ------------------- */
+/* CATENA_ARENA=4M is 1024 pages; a large object of n bytes needs
+ * ceil(n / page) of them, wherever they are. */
+
+static int child_fixed(void)
+{
+    size_t pg = PAGE, pool = ((size_t)4 << 20) / pg, obj = pool / 8;
+    void *o[8];
+    for (int i = 0; i < 8; i++)
+        if (!(o[i] = malloc(obj * pg)))
+            return 10 + i;
+    errno = 0;
+    if (malloc(LARGE) != NULL || errno != ENOMEM) /* pool full */
+        return 20;
+    for (int i = 0; i < 8; i += 2) /* free 4 runs, not adjacent */
+        free(o[i]);
+    void *p = malloc(4 * obj * pg + 1); /* one page too many */
+    if (p != NULL || errno != ENOMEM)
+        return 21;
+    p = malloc(4 * obj * pg); /* exactly the free pages: a chain */
+    if (!p)
+        return 22;
+    memset(p, 0x5a, 4 * obj * pg);
+    void *q = malloc(100); /* small objects are not in the pool */
+    if (!q)
+        return 23;
+    free(p);
+    p = realloc(o[1], 4 * obj * pg + obj * pg); /* grows into freed pages */
+    if (!p)
+        return 24;
+    p = realloc(p, 6 * obj * pg); /* 1 page more than is free */
+    if (p)
+        return 25;
+    return 0;
+}
+
+UNIT_TEST(t_fixed_arena)
+{
+    char err[4096];
+    int st = rerun("fixed", "CATENA_ARENA=4M", "CATENA_STATS=1", err, sizeof err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+        fprintf(stderr, "child status %d, stderr:\n%s", st, err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    UNIT_ASSERT(strstr(err, "fixed pool 4096 KiB") != NULL);
+    UNIT_ASSERT(strstr(err, "catena: ENOMEM 3 times") != NULL);
+    UNIT_ASSERT(strstr(err, "catena: summary:") != NULL);
+}
+
+UNIT_TEST(t_check_option)
+{
+    char err[4096];
+    int st = rerun("churn", "CATENA_CHECK=100", NULL, err, sizeof err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static int child_churn(void)
+{
+    void *p[256] = {0};
+    unit_seed(7);
+    for (int i = 0; i < 20000; i++) {
+        size_t k = unit_below(256);
+        free(p[k]);
+        p[k] = malloc(unit_below(8) ? 1 + unit_below(2000) : LARGE + unit_below(LARGE));
+    }
+    for (int k = 0; k < 256; k++)
+        free(p[k]);
+    return 0;
+}
+
+static const unit_case cases[] = {
+    UNIT_CASE(t_entry_points), UNIT_CASE(t_alignments), UNIT_CASE(t_calloc),
+    UNIT_CASE(t_realloc),      UNIT_CASE(t_usable_size), UNIT_CASE(t_errno),
+    UNIT_CASE(t_bad_free),     UNIT_CASE(t_threads),    UNIT_CASE(t_fork_threads),
+    UNIT_CASE(t_fixed_arena),  UNIT_CASE(t_check_option),
+};
+
+int main(int argc, char **argv)
+{
+    self = argv[0];
+    const char *pre = getenv("LD_PRELOAD");
+    if (!pre || !strstr(pre, "catena-preload")) {
+        puts("not under libcatena-preload.so (run t/preload/unit.sh): skip");
+        return 77;
+    }
+    if (argc == 3 && !strcmp(argv[1], "--child")) {
+        if (!strcmp(argv[2], "fixed"))
+            return child_fixed();
+        if (!strcmp(argv[2], "churn"))
+            return child_churn();
+        child_bad(argv[2]);
+        return 4;
+    }
+    self = realpath("/proc/self/exe", NULL);
+    return unit_main("preload", cases, sizeof cases / sizeof cases[0]);
+}
