@@ -1,0 +1,33 @@
+#!/bin/sh
+# t/bench-quick.sh - `catena-bench --quick` runs and writes every output
+# file (CI checks the pipeline, never the timings).
+set -u
+out=${TMPDIR:-/tmp}/catena-bench-quick.$$
+trap 'rm -rf "$out"' EXIT
+./bench/catena-bench --quick --out "$out" --gnuplot "${GNUPLOT:-gnuplot}" \
+    > t/bench-quick.log 2>&1 || { cat t/bench-quick.log; echo "FAIL: catena-bench --quick"; exit 1; }
+fail=0
+for f in report.md summary.csv workloads.csv catena.csv indefinite.csv \
+         frag-interp-catena.csv frag-indefinite-mpheap-gc.csv; do
+    if [ ! -s "$out/$f" ]; then
+        echo "FAIL: $f missing or empty"
+        fail=1
+    fi
+done
+if command -v "${GNUPLOT:-gnuplot}" > /dev/null 2>&1; then
+    n=0
+    for p in "$out"/*.png; do
+        [ -s "$p" ] && n=$((n + 1))
+    done
+    if [ "$n" -lt 1 ]; then
+        echo "FAIL: no PNG plot written"
+        fail=1
+    else
+        echo "ok: $n plots"
+    fi
+else
+    echo "gnuplot not installed: plots not checked"
+fi
+grep -q '^| interp' "$out/report.md" || { echo "FAIL: report has no table"; fail=1; }
+[ $fail = 0 ] && echo "ok: catena-bench --quick wrote report.md and its files"
+exit $fail
