@@ -5,7 +5,8 @@
 #   ./build.sh test    install what is missing, build and run every test:
 #                      make check (Check unit, model and guarantee tests at
 #                      each block size), valgrind, ASan+UBSan, a 32-bit
-#                      build, and make distcheck
+#                      build, the Cortex-M cores under QEMU and make
+#                      distcheck
 #   ./build.sh deps    only install the Debian packages
 #
 # Missing packages are installed with apt-get when run as root; otherwise
@@ -16,7 +17,9 @@ TOP=$(pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 PKGS="build-essential autoconf automake libtool pkg-config check
-      libjemalloc-dev libmimalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox"
+      libjemalloc-dev libmimalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox
+      gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+      python3 sqlite3 git redis-server redis-tools"
 
 deps() {
     missing=
@@ -79,6 +82,8 @@ test)
     PKG_CONFIG_LIBDIR=/usr/lib/i386-linux-gnu/pkgconfig \
         build _build/m32 CC="gcc -m32" --enable-debug
     make -s -C _build/m32 -j"$JOBS" check
+    step "Cortex-M0/M3/M4F/M33 under QEMU: make check-cortex-m"
+    make -s -C _build/default check-cortex-m
     step "make distcheck"
     make -s -C _build/default distcheck
     step "all tests passed"

@@ -15,7 +15,8 @@
  *
  * UNIT_ITERS(n) scales a loop count: the environment variable UNIT_SCALE
  * (hosted) multiplies it, for long runs; UNIT_SCALE=0.1 style fractions are
- * given in per cent by UNIT_SCALE_PCT (e.g. 10 under valgrind).
+ * given in per cent by UNIT_SCALE_PCT (e.g. 10 under valgrind).  Bare
+ * metal has no environment: -DUNIT_BARE_PCT=P scales at compile time.
  */
 #ifndef CATENA_UNIT_H
 #define CATENA_UNIT_H
@@ -57,6 +58,12 @@ static inline unsigned long unit_iters(unsigned long n)
         n *= (unsigned long)atol(s);
     if (p && atol(p) > 0)
         n = n * (unsigned long)atol(p) / 100;
+    if (n == 0)
+        n = 1;
+#endif
+#ifdef UNIT_BARE_PCT
+    /* bare metal under QEMU: a compile-time scale, in per cent */
+    n = n * (unsigned long)(UNIT_BARE_PCT) / 100;
     if (n == 0)
         n = 1;
 #endif

@@ -21,6 +21,7 @@ extern void _start(void) __attribute__((noreturn));
 void cm_reset(void) __attribute__((noreturn));
 void cm_fault(void) __attribute__((noreturn));
 void cm_fault_report(const uint32_t *frame) __attribute__((noreturn, used));
+void _stack_init(void); /* newlib crt0 hook, see below */
 
 /* Exit status for a fault: automake reports 99 as ERROR, not as FAIL. */
 #define CM_FAULT_STATUS 99
@@ -114,6 +115,12 @@ void cm_fault_report(const uint32_t *frame)
         "exception 13", "PendSV", "SysTick",
     };
     uint32_t ipsr;
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || \
+    defined(__ARM_ARCH_8M_MAIN__)
+    /* A test may have turned on the unaligned trap (CCR.UNALIGN_TRP); the
+     * code below and newlib's may make unaligned accesses: turn it off. */
+    *(volatile uint32_t *)0xE000ED14 &= ~(1u << 3);
+#endif
     __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
     ipsr &= 0x1ff;
     cm_puts("\n*** ");
