@@ -95,19 +95,27 @@ int _catena_handle(catena_heap_t *h, const void *p, const char *where,
  * each extent's first block becomes EXT and links the next in-band
  * ({next, len} in its first entry).  Returns the list head.  The caller
  * has checked that the free runs hold `want` blocks. */
-static size_t take_extents(catena_heap_t *h, size_t want)
+static size_t take_extents(catena_heap_t *h, size_t want, bool room)
 {
     size_t head = CATENA_NIL, prev = CATENA_NIL;
     while (want) {
         size_t s = _catena_run_largest(h), len = run_at(h, s)->len;
-        if (len > want) {
-            s = _catena_run_fit(h, want);
-            if (s == CATENA_NIL)
-                s = _catena_run_largest(h);
+        if (len > want && room) {
+            /* A growing object's new tail goes in the middle of the
+             * longest run, so that its next appends extend it in place
+             * instead of adding an extent each. */
+            s = _catena_run_take_mid(h, s, want, ST_EXT);
             len = want;
+        } else {
+            if (len > want) {
+                s = _catena_run_fit(h, want);
+                if (s == CATENA_NIL)
+                    s = _catena_run_largest(h);
+                len = want;
+            }
+            _catena_run_take(h, s, len);
+            FREE_TO_HEAD(h, s, ST_EXT);
         }
-        _catena_run_take(h, s, len);
-        FREE_TO_HEAD(h, s, ST_EXT);
         struct ent *e = node_at(h, s);
         e->idx = CATENA_NIL;
         e->cum = (cidx)len;
@@ -192,7 +200,7 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
     size_t k = _catena_greedy_extents(h, d);
     if (k == SIZE_MAX || h->free_blocks < d + 1 + _catena_spine_nodes(k))
         return NULL;
-    size_t ext = take_extents(h, d);
+    size_t ext = take_extents(h, d, false);
     size_t spare = take_nodes(h, 1 + _catena_spine_nodes(k), ST_CHAIN);
     size_t root = spare;
     spare = *(cidx *)blk(h, root);
@@ -350,7 +358,7 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
         _catena_run_take(h, end, absorb);
         FREE_TO_TAIL(h, end);
     }
-    size_t ext = k ? take_extents(h, need - absorb) : CATENA_NIL;
+    size_t ext = k ? take_extents(h, need - absorb, true) : CATENA_NIL;
     size_t spare = nodes ? take_nodes(h, nodes, conv ? ST_CHAIN : ST_NODE)
                          : CATENA_NIL;
     size_t root = i;

@@ -66,7 +66,7 @@ typedef uint16_t cidx;
 /* A chained object's flags: with 32-bit indexes they ride in the top 4
  * bits of the root's first cumulative count (so a heap holds at most
  * 2^28 - 1 blocks and the root has a full f entries); with 16-bit indexes
- * the root starts with a 2-byte header instead (f - 1 entries) so that a
+ * the root starts with a one-entry header instead (f - 1 entries) so that a
  * heap can have 65534 blocks. */
 #if CATENA_INDEX_BITS == 32
 #define CATENA_FLAG_SHIFT 28
@@ -76,7 +76,7 @@ typedef uint16_t cidx;
 #else
 #define CATENA_MAX_BLOCKS ((size_t)CATENA_NIL - 1)
 #define CATENA_CUM_MASK ((cidx)CATENA_NIL)
-#define ROOT_HDR 2
+#define ROOT_HDR 4 /* a whole entry: keeps the root's entries 4-byte aligned */
 #endif
 
 /* ---- block states (4 bits) ------------------------------------------- */
@@ -256,6 +256,8 @@ size_t _catena_run_largest(catena_heap_t *h);
 size_t _catena_run_smallest(catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
 size_t _catena_run_take_last(catena_heap_t *h, size_t s);
+size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
+                            unsigned to);
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
 size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
 

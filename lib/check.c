@@ -127,6 +127,8 @@ static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
         return bad(h, "chained object with fewer than two extents");
     if (nodes != _catena_spine_nodes(k))
         return bad(h, "spine is not minimal (node count != S(k))");
+    if (_catena_spine_count(h, root) != k)
+        return bad(h, "spine is not left-packed (extent count differs)");
     return CATENA_OK;
 }
 

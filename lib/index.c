@@ -165,6 +165,30 @@ void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
     }
 }
 
+/* Remove `want` blocks from the middle of free run s (len > want), leaving
+ * free runs on both sides; the first removed block gets state `to`.  The
+ * right part is indexed first so that the left one heads its class list
+ * and is what other requests find first.  Returns the first block. */
+size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
+                            unsigned to)
+{
+    size_t len = run_at(h, s)->len, gap = (len - want) / 2;
+    if (gap == 0) { /* one spare block: take the front */
+        _catena_run_take(h, s, want);
+        FREE_TO_HEAD(h, s, to);
+        return s;
+    }
+    size_t at = s + gap, right = at + want;
+    _catena_run_unlink(h, s);
+    if (right < s + len) {
+        TAIL_TO_FREE(h, right);
+        _catena_run_insert(h, right, s + len - right);
+    }
+    _catena_run_insert(h, s, gap);
+    TAIL_TO_HEAD(h, at, to);
+    return at;
+}
+
 /* Remove the last block of free run s and return its index.  Block s
  * keeps its place, so an extent just cut from the front of this run can
  * still grow into it.  The caller gives the block its new state: FREE if

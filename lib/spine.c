@@ -6,7 +6,7 @@
  * an EXT run holding data) and cum is the number of the object's data
  * blocks up to the end of that child.  A node holds f = B / sizeof(entry)
  * entries, the root r = f (32-bit indexes; the flags ride in the top bits
- * of its first cum) or f - 1 (16-bit indexes; a 2-byte flag header).
+ * of its first cum) or f - 1 (16-bit indexes; a one-entry flag header).
  * Unused entries have idx == NIL.  Whether a node's children are extents
  * or nodes is read from the table (the state of its first child), so nodes
  * need no header.
@@ -134,24 +134,16 @@ size_t _catena_spine_last_end(const catena_heap_t *h, size_t root)
     return sg.start + (sg.hi - sg.lo);
 }
 
+/* Extents of the object in O(depth): the tree is left-packed, so every
+ * entry left of the rightmost path heads a full subtree, f^height extents. */
 size_t _catena_spine_count(const catena_heap_t *h, size_t root)
 {
-    size_t stack[MAX_DEPTH], k = 0;
-    unsigned pos[MAX_DEPTH];
-    int sp = 0;
-    stack[0] = root;
-    pos[0] = 0;
-    while (sp >= 0) {
-        size_t node = stack[sp];
-        if (leaf(h, root, node)) {
-            k += count(h, root, node);
-            sp--;
-        } else if (pos[sp] < count(h, root, node) && sp + 1 < MAX_DEPTH) {
-            stack[sp + 1] = ents(h, root, node)[pos[sp]++].idx;
-            pos[++sp] = 0;
-        } else {
-            sp--;
-        }
+    size_t path[MAX_DEPTH], k = 0, full = 1;
+    int d = right_path(h, root, path);
+    k = count(h, root, path[d]);
+    for (int i = d - 1; i >= 0; i--) {
+        full *= FANOUT;
+        k += (count(h, root, path[i]) - 1) * full;
     }
     return k;
 }
