@@ -6,6 +6,7 @@
  *                [--headroom PCT] [--indef-headroom PCT] [--indef-iters N]
  *                [--trace FILE] [--gnuplot PATH]
  *                [--drivers DIR] [--preload SO] [--no-process]
+ *                [--no-real] [--workloads PATH]
  *   catena-bench replay FILE [options]   only the trace FILE
  *   catena-bench record WORKLOAD FILE    write a workload as a trace
  *   catena-bench selftest                determinism + trace reader checks
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -92,8 +94,8 @@ struct wres {
 /* ---- options ------------------------------------------------------------ */
 
 static struct {
-    bool quick, no_process;
-    const char *out, *trace, *gnuplot, *drivers, *preload;
+    bool quick, no_process, no_real;
+    const char *out, *trace, *gnuplot, *drivers, *preload, *workloads;
     int reps;
     unsigned headroom, indef_headroom;
     struct wparams wp;
@@ -517,6 +519,465 @@ static void run_indefinite(void)
     bstream_free(&s);
 }
 
+/* ---- process allocators under real programs ----------------------------- */
+
+/* Whole programs run under each process allocator, chosen by LD_PRELOAD
+ * (nothing for glibc): catena-bench-mt (larson, xmalloc, churn) and
+ * preload/workloads.py (python3, sqlite3, redis-server).  Speed and peak
+ * RSS (wait4) are reported as ratios to jemalloc in the same run. */
+
+#ifndef CATENA_SRCDIR
+#define CATENA_SRCDIR "."
+#endif
+
+enum { R_PRELOAD, R_GLIBC, R_JEMALLOC, R_MIMALLOC, R_NA };
+static const char *rnames[R_NA] = {"catena-preload", "glibc", "jemalloc",
+                                   "mimalloc"};
+/* workloads.py's names for them */
+static const char *rpy[R_NA] = {"catena", "glibc", "jemalloc", "mimalloc"};
+
+enum { RW_CHURN, RW_LARSON, RW_XMALLOC, RW_PYTHON, RW_SQLITE, RW_REDIS,
+       RW_COUNT };
+static const struct {
+    const char *name, *mt, *py, *desc;
+    double scale; /* catena-bench-mt SCALE at the default run */
+} rw[RW_COUNT] = {
+    {"st-churn", "churn", NULL,
+     "one thread: 20 000 live objects replaced at random (mostly 16-256 B, "
+     "1 in 64 of 1-64 KiB, 1 in 7 a realloc), every byte written "
+     "(bench/mt.c)", 4.0},
+    {"larson", "larson", NULL,
+     "larson-style server simulation, our version (bench/mt.c): each "
+     "thread replaces random objects of 16-1024 B in an array of 4000; 20 "
+     "rounds, each on new threads that take over the previous round's "
+     "arrays, so frees are of objects other threads allocated", 15.0},
+    {"xmalloc", "xmalloc", NULL,
+     "xmalloc-style producer/consumer, our version (bench/mt.c): producers "
+     "malloc 16-512 B objects and pass them in batches of 256 through a "
+     "bounded queue to consumers, which free them: every free is "
+     "cross-thread", 3.0},
+    {"python3", NULL, "python",
+     "python3 with PYTHONMALLOC=malloc: 600 000 steps of dict/list/str "
+     "churn (preload/workloads.py), start-up included", 0},
+    {"sqlite3", NULL, "sqlite",
+     "sqlite3 :memory:: 400 000 rows inserted, indexed, a third deleted, "
+     "updates, a join (preload/workloads.py)", 0},
+    {"redis", NULL, "redis",
+     "redis-server on 127.0.0.1: 300 000 keys of 200 B filled with "
+     "redis-cli --pipe, 80 % deleted, refilled to the same count; peak RSS "
+     "of the server (preload/workloads.py)", 0},
+};
+
+struct rcell {
+    bool ok;
+    double sec;       /* median seconds (mt: of the workload; programs:
+                         the whole run) */
+    size_t ops;       /* mt only */
+    size_t rss_kib;   /* peak RSS (ru_maxrss / VmHWM) */
+    char frag[3][16]; /* redis: fill, delete, refill */
+    size_t used_kib, end_rss_kib;
+};
+static struct {
+    bool ran;
+    char note[256];
+    struct rcell c[R_NA];
+} rr[RW_COUNT];
+static char real_note[PATH_MAX + 256];
+static char rso[R_NA][PATH_MAX + 64];
+static int mt_threads;
+
+static void find_peer_sos(void)
+{
+    static const char *dirs[] = {
+        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib/x86_64-linux-gnu"};
+    static const char *names[R_NA][2] = {
+        [R_JEMALLOC] = {"libjemalloc.so.2", "libjemalloc.so"},
+        [R_MIMALLOC] = {"libmimalloc.so.2", "libmimalloc.so"}};
+    if (opt.preload && driver_path[A_PRELOAD][0])
+        snprintf(rso[R_PRELOAD], sizeof rso[0], "%s", opt.preload);
+    for (int a = R_JEMALLOC; a <= R_MIMALLOC; a++)
+        for (size_t d = 0; d < sizeof dirs / sizeof dirs[0] && !rso[a][0];
+             d++)
+            for (int n = 0; n < 2 && !rso[a][0]; n++) {
+                char p[PATH_MAX + 64];
+                snprintf(p, sizeof p, "%s/%s", dirs[d], names[a][n]);
+                if (file_ok(p))
+                    snprintf(rso[a], sizeof rso[a], "%s", p);
+            }
+}
+
+static bool ralloc_ok(int a) { return a == R_GLIBC || rso[a][0]; }
+
+/* Run argv with LD_PRELOAD for allocator a; its stdout into out.  The
+ * exit status, and the child's peak RSS (KiB) in *maxrss. */
+static int run_prog(int a, char *const argv[], char *out, size_t outlen,
+                    size_t *maxrss)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(pfd[0]);
+        dup2(pfd[1], 1);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, 2);
+        if (a == R_GLIBC)
+            unsetenv("LD_PRELOAD");
+        else
+            setenv("LD_PRELOAD", rso[a], 1);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t n = 0;
+    ssize_t k;
+    char sink[4096];
+    for (;;) {
+        if (n < outlen - 1)
+            k = read(pfd[0], out + n, outlen - 1 - n);
+        else
+            k = read(pfd[0], sink, sizeof sink);
+        if (k <= 0)
+            break;
+        if (n < outlen - 1)
+            n += (size_t)k;
+    }
+    out[n] = 0;
+    close(pfd[0]);
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) < 0)
+        return -1;
+    *maxrss = (size_t)ru.ru_maxrss;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *kv(const char *line, const char *key, char *v, size_t n)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    size_t i = 0;
+    while (p[i] && p[i] != ' ' && p[i] != '\n' && i < n - 1) {
+        v[i] = p[i];
+        i++;
+    }
+    v[i] = 0;
+    return v;
+}
+
+static void run_mt(int w)
+{
+    char exe[PATH_MAX + 64], scale[32], thr[16];
+    snprintf(exe, sizeof exe, "%s/catena-bench-mt", exe_dir);
+    if (access(exe, X_OK) != 0) {
+        snprintf(rr[w].note, sizeof rr[w].note, "bench/catena-bench-mt not "
+                 "built: skipped");
+        return;
+    }
+    snprintf(scale, sizeof scale, "%g", rw[w].scale * (opt.quick ? 0.05 : 1));
+    snprintf(thr, sizeof thr, "%d", mt_threads);
+    char *argv[] = {exe, (char *)rw[w].mt, scale, thr, NULL};
+    int reps = opt.reps;
+    for (int j = 0; j < reps; j++) /* interleaved: drift hits all alike */
+        for (int a = 0; a < R_NA; a++) {
+            if (!ralloc_ok(a))
+                continue;
+            static double t[R_NA][16], pk[R_NA][16];
+            static int ok[R_NA];
+            if (j == 0)
+                ok[a] = 0;
+            char out[512], v[64];
+            size_t rss = 0;
+            struct rcell *c = &rr[w].c[a];
+            if (run_prog(a, argv, out, sizeof out, &rss) == 0 &&
+                !strncmp(out, "ok ", 3) && kv(out, "seconds", v, sizeof v)) {
+                t[a][ok[a]] = strtod(v, NULL);
+                if (kv(out, "hwm_kib", v, sizeof v)) /* its own VmHWM */
+                    rss = (size_t)strtoull(v, NULL, 10);
+                pk[a][ok[a]++] = (double)rss;
+                if (kv(out, "ops", v, sizeof v))
+                    c->ops = (size_t)strtoull(v, NULL, 10);
+            }
+            if (j == reps - 1 && ok[a]) {
+                c->ok = true;
+                c->sec = median(t[a], ok[a]);
+                c->rss_kib = (size_t)median(pk[a], ok[a]);
+            }
+        }
+    rr[w].ran = true;
+    progress("  %-9s %s", rw[w].name, "done");
+}
+
+static void run_real(void)
+{
+    find_peer_sos();
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    mt_threads = nc < 2 ? 2 : nc > 8 ? 8 : (int)nc;
+    progress("process allocators under real programs:%s%s%s%s",
+             rso[R_PRELOAD][0] ? " catena-preload" : "", " glibc",
+             rso[R_JEMALLOC][0] ? " jemalloc" : "",
+             rso[R_MIMALLOC][0] ? " mimalloc" : "");
+    for (int w = 0; w < RW_COUNT; w++)
+        if (rw[w].mt)
+            run_mt(w);
+    if (opt.quick || opt.no_real) {
+        snprintf(real_note, sizeof real_note,
+                 "%s: python3, sqlite3 and redis-server were not run.",
+                 opt.quick ? "--quick" : "--no-real");
+        for (int w = 0; w < RW_COUNT; w++)
+            if (rw[w].py)
+                snprintf(rr[w].note, sizeof rr[w].note, "not run (%s)",
+                         opt.quick ? "--quick" : "--no-real");
+        return;
+    }
+    char script[PATH_MAX + 64];
+    snprintf(script, sizeof script, "%s",
+             opt.workloads ? opt.workloads
+                           : CATENA_SRCDIR "/preload/workloads.py");
+    if (!file_ok(script)) {
+        snprintf(real_note, sizeof real_note, "%s not found: python3, "
+                 "sqlite3 and redis-server were not run.", script);
+        return;
+    }
+    char allocs[128] = "", peers[2][PATH_MAX + 80];
+    for (int a = 0; a < R_NA; a++)
+        if (ralloc_ok(a)) {
+            strcat(allocs, allocs[0] ? "," : "");
+            strcat(allocs, rpy[a]);
+        }
+    snprintf(peers[0], sizeof peers[0], "jemalloc=%s", rso[R_JEMALLOC]);
+    snprintf(peers[1], sizeof peers[1], "mimalloc=%s", rso[R_MIMALLOC]);
+    for (int w = 0; w < RW_COUNT; w++) {
+        if (!rw[w].py)
+            continue;
+        char *argv[16];
+        int n = 0;
+        argv[n++] = "python3";
+        argv[n++] = script;
+        argv[n++] = "--shim";
+        argv[n++] = rso[R_PRELOAD][0] ? rso[R_PRELOAD] : "/nonexistent";
+        argv[n++] = "--alloc";
+        argv[n++] = allocs;
+        argv[n++] = "--peer";
+        argv[n++] = peers[0];
+        argv[n++] = "--peer";
+        argv[n++] = peers[1];
+        argv[n++] = (char *)rw[w].py;
+        argv[n] = NULL;
+        static char out[8192];
+        size_t rss;
+        int rc = run_prog(R_GLIBC, argv, out, sizeof out, &rss);
+        if (rc == 127) {
+            snprintf(real_note, sizeof real_note, "python3 not found: "
+                     "python3, sqlite3 and redis-server were not run.");
+            return;
+        }
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+            char l[1024], v[64];
+            snprintf(l, sizeof l, " %s", line);
+            if (kv(l, "skipped", v, sizeof v) && !strstr(l, " alloc=")) {
+                snprintf(rr[w].note, sizeof rr[w].note, "skipped: %.64s", v);
+                continue;
+            }
+            if (!kv(l, "alloc", v, sizeof v))
+                continue;
+            int a = 0;
+            while (a < R_NA && strcmp(rpy[a], v))
+                a++;
+            if (a == R_NA)
+                continue;
+            struct rcell *c = &rr[w].c[a];
+            if (kv(l, "skipped", v, sizeof v))
+                continue;
+            if (!kv(l, "secs", v, sizeof v))
+                continue;
+            c->sec = strtod(v, NULL);
+            if (kv(l, "peak_rss_kib", v, sizeof v))
+                c->rss_kib = (size_t)strtoull(v, NULL, 10);
+            static const char *fk[3] = {"frag_fill", "frag_delete",
+                                        "frag_refill"};
+            for (int i = 0; i < 3; i++)
+                if (kv(l, fk[i], v, sizeof v))
+                    snprintf(c->frag[i], sizeof c->frag[i], "%.15s", v);
+            if (kv(l, "used_kib", v, sizeof v))
+                c->used_kib = (size_t)strtoull(v, NULL, 10);
+            if (kv(l, "rss_kib", v, sizeof v))
+                c->end_rss_kib = (size_t)strtoull(v, NULL, 10);
+            c->ok = true;
+            rr[w].ran = true;
+        }
+        if (!rr[w].ran && !rr[w].note[0])
+            snprintf(rr[w].note, sizeof rr[w].note, "failed (workloads.py "
+                     "exit %d)", rc);
+        progress("  %-9s %s", rw[w].name, rr[w].ran ? "done" : rr[w].note);
+    }
+    if (!rr[RW_REDIS].c[R_GLIBC].ok && rr[RW_REDIS].ran)
+        snprintf(real_note, sizeof real_note,
+                 "redis under glibc: not run (Debian's redis-server links "
+                 "jemalloc itself, so plain redis-server is the jemalloc "
+                 "column).");
+}
+
+/* Speed ratio to jemalloc (time of jemalloc / time), and peak RSS ratio. */
+static void real_md(FILE *f, bool md)
+{
+    bool any = false;
+    for (int w = 0; w < RW_COUNT; w++)
+        any |= rr[w].ran || rr[w].note[0];
+    if (!any)
+        return;
+    if (md)
+        fprintf(f, "\n## Process allocators under real programs\n\n"
+                   "Each program runs whole under each allocator, chosen by "
+                   "LD_PRELOAD (glibc: nothing preloaded): "
+                   "`bench/catena-bench-mt` (%d threads for larson and "
+                   "xmalloc; median of %d run(s), peak RSS its own VmHWM) and "
+                   "`preload/workloads.py` (one run each).  "
+                   "Throughput is jemalloc's time divided by the "
+                   "allocator's (higher is better; in parentheses M "
+                   "allocator calls/s, or seconds for whole programs); "
+                   "peak RSS is the process's high-water mark (VmHWM, or "
+                   "wait4's ru_maxrss for python3 and sqlite3, which "
+                   "cannot be below the launching script's own RSS, "
+                   "~10 MiB) divided by jemalloc's (lower is better; in "
+                   "parentheses MiB).  Same machine, same run.\n\n",
+                mt_threads, opt.reps);
+    for (int tab = 0; tab < 2; tab++) {
+        if (md)
+            fprintf(f, "%s\n\n| workload |",
+                    tab ? "**Peak RSS, ratio to jemalloc** (lower is better)"
+                        : "**Throughput, ratio to jemalloc** (higher is "
+                          "better)");
+        else
+            fprintf(f, "\nreal programs: %s\n%-10s",
+                    tab ? "peak RSS / jemalloc's (MiB)"
+                        : "speed vs jemalloc (M calls/s or s)",
+                    "workload");
+        for (int a = 0; a < R_NA; a++)
+            fprintf(f, md ? " %s |" : " %17s", rnames[a]);
+        if (md) {
+            fprintf(f, " note |\n|---|");
+            for (int a = 0; a < R_NA; a++)
+                fprintf(f, "---:|");
+            fprintf(f, "---|");
+        }
+        fprintf(f, "\n");
+        for (int w = 0; w < RW_COUNT; w++) {
+            if (!rr[w].ran && !rr[w].note[0])
+                continue;
+            fprintf(f, md ? "| %s |" : "%-10s", rw[w].name);
+            const struct rcell *je = &rr[w].c[R_JEMALLOC];
+            for (int a = 0; a < R_NA; a++) {
+                const struct rcell *c = &rr[w].c[a];
+                char v[64];
+                if (!c->ok)
+                    snprintf(v, sizeof v, "-");
+                else if (tab == 0) {
+                    char absv[32];
+                    if (c->ops)
+                        snprintf(absv, sizeof absv, "%.1f",
+                                 (double)c->ops / c->sec / 1e6);
+                    else
+                        snprintf(absv, sizeof absv, "%.2f s", c->sec);
+                    if (je->ok && c->sec > 0)
+                        snprintf(v, sizeof v, "%.2f (%s)", je->sec / c->sec,
+                                 absv);
+                    else
+                        snprintf(v, sizeof v, "(%s)", absv);
+                } else {
+                    if (je->ok && je->rss_kib)
+                        snprintf(v, sizeof v, "%.2f (%.1f)",
+                                 (double)c->rss_kib / (double)je->rss_kib,
+                                 (double)c->rss_kib / 1024.0);
+                    else
+                        snprintf(v, sizeof v, "(%.1f)",
+                                 (double)c->rss_kib / 1024.0);
+                }
+                fprintf(f, md ? " %s |" : " %17s", v);
+            }
+            if (rr[w].note[0] || md)
+                fprintf(f, md ? " %s |" : "  %s", rr[w].note);
+            fprintf(f, "\n");
+        }
+        if (md)
+            fprintf(f, "\n");
+    }
+    if (rr[RW_REDIS].ran) {
+        fprintf(f, md ? "**redis-server: mem_fragmentation_ratio** (RSS / "
+                        "used_memory, from INFO memory) after filling 300 000 "
+                        "keys, deleting 80 %% and refilling\n\n| allocator | "
+                        "after fill | after delete | after refill | "
+                        "used_memory at end | RSS at end | seconds |\n"
+                        "|---|---:|---:|---:|---:|---:|---:|\n"
+                      : "\nredis mem_fragmentation_ratio (fill / delete 80%% "
+                        "/ refill)\n");
+        for (int a = 0; a < R_NA; a++) {
+            const struct rcell *c = &rr[RW_REDIS].c[a];
+            if (!c->ok)
+                continue;
+            if (md)
+                fprintf(f, "| %s | %s | %s | %s | %.1f MiB | %.1f MiB | "
+                           "%.2f |\n",
+                        rnames[a], c->frag[0], c->frag[1], c->frag[2],
+                        (double)c->used_kib / 1024.0,
+                        (double)c->end_rss_kib / 1024.0, c->sec);
+            else
+                fprintf(f, "%-15s %s / %s / %s\n", rnames[a], c->frag[0],
+                        c->frag[1], c->frag[2]);
+        }
+    }
+    if (real_note[0])
+        fprintf(f, md ? "\n%s\n" : "%s\n", real_note);
+    if (md) {
+        fprintf(f, "\n");
+        for (int w = 0; w < RW_COUNT; w++)
+            fprintf(f, "- **%s**: %s.\n", rw[w].name, rw[w].desc);
+        fprintf(f, "\nLibraries preloaded: ");
+        for (int a = 0; a < R_NA; a++)
+            if (a != R_GLIBC)
+                fprintf(f, "%s%s `%s`", a ? ", " : "", rnames[a],
+                        rso[a][0] ? rso[a] : "(not found)");
+        fprintf(f, ".  The data are in `real.csv`.\n");
+    }
+}
+
+static void real_csv(void)
+{
+    bool any = false;
+    for (int w = 0; w < RW_COUNT; w++)
+        any |= rr[w].ran;
+    if (!any)
+        return;
+    FILE *f = outf("real.csv");
+    fprintf(f, "workload,allocator,seconds,calls,peak_rss_kib,"
+               "speed_vs_jemalloc,rss_vs_jemalloc,frag_fill,frag_delete,"
+               "frag_refill\n");
+    for (int w = 0; w < RW_COUNT; w++)
+        for (int a = 0; a < R_NA; a++) {
+            const struct rcell *c = &rr[w].c[a], *je = &rr[w].c[R_JEMALLOC];
+            if (!c->ok)
+                continue;
+            fprintf(f, "%s,%s,%.4f,%zu,%zu,", rw[w].name, rnames[a], c->sec,
+                    c->ops, c->rss_kib);
+            if (je->ok && c->sec > 0 && je->rss_kib)
+                fprintf(f, "%.3f,%.3f,", je->sec / c->sec,
+                        (double)c->rss_kib / (double)je->rss_kib);
+            else
+                fprintf(f, ",,");
+            fprintf(f, "%s,%s,%s\n", c->frag[0], c->frag[1], c->frag[2]);
+        }
+    fclose(f);
+}
+
 /* ---- the report ----------------------------------------------------- */
 
 static double robson(const struct bstream *s)
@@ -924,6 +1385,7 @@ static void report(void)
                    "(indefinite.png)\n");
     }
     table_md(f, true);
+    real_md(f, true);
     fprintf(f, "\n## Catena's chains\n\nAt the fixed arena of each workload "
                "(from `catena.csv`): how many allocations (and reallocs) got a "
                "chain, the mean extents per allocation, the most spine blocks "
@@ -1378,6 +1840,7 @@ static void usage(void)
             "                    [--trace FILE] [--gnuplot PATH]\n"
             "                    [--drivers DIR] [--preload SO] "
             "[--no-process]\n"
+            "                    [--no-real] [--workloads PATH]\n"
             "       catena-bench replay FILE [options]\n"
             "       catena-bench record WORKLOAD FILE\n"
             "       catena-bench selftest\n"
@@ -1431,6 +1894,8 @@ int main(int argc, char **argv)
             opt.quick = true;
         else if (!strcmp(a, "--no-process"))
             opt.no_process = true;
+        else if (!strcmp(a, "--no-real"))
+            opt.no_real = true;
         else if (!v)
             usage();
         else if (!strcmp(a, "--out"))
@@ -1443,6 +1908,8 @@ int main(int argc, char **argv)
             opt.drivers = v, i++;
         else if (!strcmp(a, "--preload"))
             opt.preload = v, i++;
+        else if (!strcmp(a, "--workloads"))
+            opt.workloads = v, i++;
         else if (!strcmp(a, "--reps"))
             opt.reps = atoi(v), i++;
         else if (!strcmp(a, "--seed"))
@@ -1511,10 +1978,14 @@ int main(int argc, char **argv)
     }
     if (!replay_only)
         run_indefinite();
+    if (!replay_only && !opt.no_process)
+        run_real();
     write_csvs();
+    real_csv();
     plots();
     report();
     table_md(stdout, false);
+    real_md(stdout, false);
     if (ind.ran) {
         printf("\nindefinite run (interp, arena %.2fx peak live, %zu "
                "iterations): ",

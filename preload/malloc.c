@@ -401,6 +401,7 @@ int __posix_memalign(void **, size_t, size_t) ALIAS(posix_memalign);
 
 static void fork_prepare(void)
 {
+    tcache_prepare_fork();
     trace_lock();
     small_lock_all();
     large_prepare_fork();
@@ -413,6 +414,7 @@ static void fork_parent(void)
     large_parent_fork(); /* waits until the child has its own pages */
     small_unlock_all(false);
     trace_unlock();
+    tcache_parent_fork();
 }
 
 static void fork_child(void)
@@ -422,6 +424,7 @@ static void fork_child(void)
     shim_lock_reset(&init_lock);
     trace_child_fork();
     large_child_fork();
+    tcache_child_fork(); /* allocates nothing; every lock is free */
 }
 
 /* ---- start and exit ------------------------------------------------------------ */
@@ -530,6 +533,8 @@ __attribute__((destructor)) static void shim_stop(void)
     if (atomic_load(&state) != 2)
         return;
     trace_flush(true);
-    if (shim_opt.stats)
+    if (shim_opt.stats) {
+        tcache_flush_mine(); /* cached objects are not live */
         report();
+    }
 }

@@ -15,6 +15,7 @@ extern char **environ;
 struct shim_opts shim_opt SHIM_HIDDEN = {
     .large = 128 * 1024,
     .abort_on_error = true,
+    .tcache = true,
 };
 
 enum kind { K_SIZE, K_BOOL, K_COUNT, K_PATH };
@@ -44,6 +45,10 @@ static const struct opt {
     {"CATENA_ABORT_ON_ERROR", K_BOOL, "1",
      "abort after reporting a bad free (double, foreign, interior); 0 "
      "reports it and ignores the call"},
+    {"CATENA_TCACHE", K_BOOL, "1",
+     "per-thread cache of freed small objects (up to 32 blocks, bounded, "
+     "double frees still caught); 0 sends every call to the shared heaps "
+     "(off while CATENA_TRACE records)"},
     {"CATENA_HELP", K_BOOL, "0", "print this table to stderr at start-up"},
 };
 #define NOPT (sizeof table / sizeof table[0])
@@ -129,6 +134,8 @@ static void apply(const struct opt *o, const char *val)
             shim_opt.stats = b;
         else if (!strcmp(o->name, "CATENA_HELP"))
             shim_opt.help = b;
+        else if (!strcmp(o->name, "CATENA_TCACHE"))
+            shim_opt.tcache = b;
         else
             shim_opt.abort_on_error = b;
         return;

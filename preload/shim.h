@@ -12,7 +12,8 @@
  *   malloc.c   the exported malloc family, init, fork, exit report
  *
  * Lock order (fork's prepare handler takes them all in this order):
- *   trace -> slot 0..NSLOTS-1 -> large -> meta slot -> arena creation.
+ *   tcache registry -> trace -> slot 0..NSLOTS-1 -> large -> meta slot
+ *   -> arena creation.
  * No path takes an earlier lock while holding a later one.
  */
 #ifndef CATENA_SHIM_H
@@ -37,6 +38,7 @@ struct shim_opts {
     unsigned long check; /* CATENA_CHECK: validate every N operations */
     bool abort_on_error; /* CATENA_ABORT_ON_ERROR (default on) */
     bool help;           /* CATENA_HELP: print the table at start-up */
+    bool tcache;         /* CATENA_TCACHE: per-thread caches (default on) */
 };
 extern struct shim_opts shim_opt SHIM_HIDDEN;
 SHIM_HIDDEN void shim_opts_parse(void);
@@ -111,6 +113,12 @@ SHIM_HIDDEN void *small_realloc_inplace(void *p, size_t n, const char *fn,
                                         bool *bad);
 SHIM_HIDDEN void *small_memalign(size_t align, size_t n);
 SHIM_HIDDEN void small_check(void);
+/* Per-thread caches: fork handlers (the registry lock comes first in the
+ * lock order) and flushing the calling thread's cache (exit report). */
+SHIM_HIDDEN void tcache_prepare_fork(void);
+SHIM_HIDDEN void tcache_parent_fork(void);
+SHIM_HIDDEN void tcache_child_fork(void);
+SHIM_HIDDEN void tcache_flush_mine(void);
 SHIM_HIDDEN void small_lock_all(void);
 SHIM_HIDDEN void small_unlock_all(bool child);
 SHIM_HIDDEN void small_lock_meta(void); /* meta slot + arena creation */

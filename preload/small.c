@@ -13,6 +13,25 @@
  * frees under another slot's lock).  Slot NSLOTS is the shim's own
  * metadata heap.
  *
+ * Per-thread caches (CATENA_TCACHE, on by default): a thread keeps freed
+ * objects of up to TC_CLASSES blocks in LIFO lists by size in blocks and
+ * hands them out again without a lock or a catena call; a list that grows
+ * past its bound gives half back to catena (under the owning slots'
+ * locks), an empty one is refilled with a few objects under one lock.
+ * Cached objects stay allocated in catena's view.  To keep bad frees
+ * diagnosed without catena, each arena has a state byte per block (in a
+ * reservation of their own beside the arenas; 3 % of the blocks' bytes,
+ * touched where blocks are): 0 for a block that is not the start of an
+ * object handed out by the cached path (free then takes the locked path, where
+ * catena diagnoses it), k (1..TC_CLASSES) for the start of such a live
+ * object of k blocks, k | TC_FREE once it is in some thread's cache.  free
+ * moves k -> k | TC_FREE with a compare-and-swap, so a second free of a
+ * cached object (from any thread) is reported as a double free.  Every
+ * path that gives an object back to catena clears its byte first.
+ * Caches are flushed at thread exit (a pthread key destructor); in a
+ * forked child, the caches of the threads that did not survive the fork
+ * are flushed (unless the fork caught one mid-update: then it is leaked).
+ *
  * Aligned objects (alignment > B): allocate n + align bytes, return the
  * first aligned address q past the start p, and store {ALIAS ^ q, p} in
  * the 16 bytes below q.  q - p >= B >= 16 so they fit.  free(q) sees the
@@ -21,6 +40,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -51,16 +71,50 @@ static bool track; /* keep slot->live (stats, fixed arena) */
 
 _Static_assert(sizeof(struct arena) <= HDR, "arena header fits");
 
+/* ---- per-thread caches: declarations ------------------------------------ */
+#define TC_CLASSES 32           /* objects of 1..32 blocks (1 KiB at 32 B) */
+#define TC_FREE 0x80            /* state byte: in a cache */
+#define TC_REFILL 8             /* objects fetched per lock on a miss */
+#define TC_BIN_BYTES (32 * 1024) /* bound of one list, in bytes... */
+#define TC_BIN_MIN 16           /* ...but at least this many objects */
+#define TC_BIN_MAX 256          /* ...and at most this many */
+
+struct tc_bin {
+    void *head;
+    uint32_t n, max;
+};
+struct tcache {
+    struct tc_bin bin[TC_CLASSES];
+    atomic_int busy;            /* the owner is changing the lists */
+    uint32_t slot;              /* where this thread allocates */
+    struct tcache *next, *prev; /* the registry */
+};
+#define TC_DEAD ((struct tcache *)1) /* exited, registering, or no cache */
+static __thread struct tcache *my_tc __attribute__((tls_model("initial-exec")));
+static bool tc_on;              /* set once at init */
+static size_t mapsz;            /* state bytes per arena */
+static unsigned char *states;   /* arena i's at states + i * mapsz */
+static unsigned bshift;         /* log2 of the block size */
+static unsigned ashift;         /* log2 of the arena size */
+static atomic_uint slot_threads[NSLOTS];
+static void tc_put(struct tcache *tc, void *p, unsigned k);
+
 bool small_init(void)
 {
     bsize = catena_block_size();
     /* 32 MiB arenas: the table (asz/2B bytes, written by catena_init) is
      * 512 KiB of RSS per arena, and 2^20 blocks index comfortably.  Builds
      * with 16-bit indexes cap a heap at 65534 blocks: use less. */
+    bshift = (unsigned)__builtin_ctzl(bsize);
     asz = (size_t)32 << 20;
-    while (asz > 1024 * 1024 &&
-           catena_arena_blocks(HDR, asz - HDR) > catena_max_blocks())
+    for (;;) {
+        if (asz <= 1024 * 1024 ||
+            catena_arena_blocks(HDR, asz - HDR) <= catena_max_blocks())
+            break;
         asz /= 2;
+    }
+    mapsz = asz >> bshift; /* one state byte per block of an arena */
+    ashift = (unsigned)__builtin_ctzl(asz);
     if (shim_opt.large > asz / 4)
         shim_opt.large = asz / 4;
     /* As much address space as the system lets us reserve (PROT_NONE and
@@ -70,12 +124,24 @@ bool small_init(void)
         void *p = mmap(NULL, want, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {
+            /* the state bytes, in a reservation of their own (the
+             * heaps keep the layout catena was tuned with) */
+            void *m = mmap(NULL, want >> bshift, PROT_NONE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                           0);
+            if (m == MAP_FAILED) {
+                munmap(p, want);
+                continue;
+            }
             base = p;
+            states = m;
             reserved = want;
             break;
         }
     }
     track = shim_opt.stats || shim_opt.arena;
+    tc_on = shim_opt.tcache && !shim_opt.trace && bsize >= sizeof(void *) &&
+            (bsize & (bsize - 1)) == 0;
     return base != NULL;
 }
 
@@ -104,6 +170,7 @@ static struct arena *new_arena(struct slot *s)
     unsigned char *at = base + i * asz;
     if ((i + 1) * asz <= reserved &&
         mprotect(at, asz, PROT_READ | PROT_WRITE) == 0 &&
+        mprotect(states + i * mapsz, mapsz, PROT_READ | PROT_WRITE) == 0 &&
         catena_init(at + HDR, asz - HDR, &h) == CATENA_OK) {
         catena_set_chaining(h, false);
         a = (struct arena *)(void *)at;
@@ -136,13 +203,339 @@ static void *alloc_in(struct slot *s, size_t n, unsigned flags)
     return p;
 }
 
-void *small_alloc(size_t n, unsigned flags)
+/* The state byte of the block at p (p in arena a). */
+static inline _Atomic unsigned char *state_of(const struct arena *a,
+                                              const void *p)
 {
-    struct slot *s = &slots[shim_tid() % NSLOTS];
+    (void)a;
+    return (_Atomic unsigned char *)states +
+           (((uintptr_t)p - (uintptr_t)base) >> bshift);
+}
+
+/* The arena of a pointer known to be ours (cached or just allocated). */
+static inline struct arena *arena_at(const void *p)
+{
+    return (struct arena *)(void *)(base +
+                                    (((uintptr_t)p - (uintptr_t)base) >>
+                                     ashift << ashift));
+}
+
+static inline bool block_aligned(const void *p)
+{
+    return ((uintptr_t)p & (bsize - 1)) == 0;
+}
+
+/* Give an object back to catena (its slot's lock held): its state byte
+ * is cleared first. */
+static void give_back(struct slot *s, struct arena *a, void *p)
+{
+    atomic_store_explicit(state_of(a, p), 0, memory_order_relaxed);
+    size_t sz = track ? catena_size(a->h, p) : 0;
+    int e = catena_free(a->h, p);
+    if (e)
+        shim_die("tcache: a cached object was not allocated");
+    s->live -= sz;
+}
+
+static struct slot *my_slot(void)
+{
+    struct tcache *tc = my_tc;
+    if (tc && tc != TC_DEAD)
+        return &slots[tc->slot];
+    return &slots[shim_tid() % NSLOTS];
+}
+
+static void *small_alloc_raw(size_t n, unsigned flags)
+{
+    struct slot *s = my_slot();
     shim_lock(&s->lock);
     void *p = alloc_in(s, n ? n : 1, flags);
     shim_unlock(&s->lock);
     return p;
+}
+
+/* ---- per-thread caches ------------------------------------------------- */
+
+static pthread_key_t tc_key;
+static atomic_int tc_key_state; /* 0 none, 1 made, 2 cannot */
+static shim_lock_t tc_key_lock, reg_lock;
+static struct tcache *reg_first;
+
+static void tc_busy(struct tcache *tc)
+{
+    atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* before the list stores */
+}
+
+static void tc_idle(struct tcache *tc)
+{
+    atomic_store_explicit(&tc->busy, 0, memory_order_release);
+}
+
+/* Give a detached list of cached objects back to catena, taking each
+ * owning slot's lock once per run of objects from the same slot. */
+static void flush_list(void *list)
+{
+    struct slot *held = NULL;
+    while (list) {
+        void *p = list;
+        list = *(void **)p;
+        struct arena *a = arena_at(p);
+        struct slot *s = &slots[a->slot];
+        if (s != held) {
+            if (held)
+                shim_unlock(&held->lock);
+            shim_lock(&s->lock);
+            held = s;
+        }
+        give_back(s, a, p);
+    }
+    if (held)
+        shim_unlock(&held->lock);
+}
+
+/* Detach the newest objects of bin b until it holds `keep`. */
+static void *bin_cut(struct tc_bin *b, uint32_t keep)
+{
+    void *list = NULL;
+    while (b->n > keep) {
+        void *p = b->head;
+        b->head = *(void **)p;
+        b->n--;
+        *(void **)p = list;
+        list = p;
+    }
+    return list;
+}
+
+static void tc_flush_all(struct tcache *tc)
+{
+    void *all = NULL;
+    tc_busy(tc);
+    for (unsigned i = 0; i < TC_CLASSES; i++) {
+        void *l = bin_cut(&tc->bin[i], 0);
+        while (l) { /* splice */
+            void *p = l;
+            l = *(void **)p;
+            *(void **)p = all;
+            all = p;
+        }
+    }
+    tc_idle(tc);
+    flush_list(all);
+}
+
+static void reg_unlink(struct tcache *tc)
+{
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        reg_first = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+}
+
+static void tc_destroy(void *v)
+{
+    struct tcache *tc = v;
+    my_tc = TC_DEAD; /* later calls of this thread: the locked path */
+    if (!tc)
+        return;
+    tc_flush_all(tc);
+    shim_lock(&reg_lock);
+    reg_unlink(tc);
+    shim_unlock(&reg_lock);
+    atomic_fetch_sub(&slot_threads[tc->slot], 1);
+    meta_free(tc);
+}
+
+/* The calling thread's cache, made on first use; NULL: none. */
+static struct tcache *tc_get_slow(void)
+{
+    if (!tc_on)
+        return NULL;
+    my_tc = TC_DEAD; /* anything below that allocates: the locked path */
+    if (atomic_load(&tc_key_state) == 0) {
+        shim_lock(&tc_key_lock);
+        if (atomic_load(&tc_key_state) == 0)
+            atomic_store(&tc_key_state,
+                         pthread_key_create(&tc_key, tc_destroy) == 0 ? 1
+                                                                        : 2);
+        shim_unlock(&tc_key_lock);
+    }
+    if (atomic_load(&tc_key_state) != 1)
+        return NULL;
+    struct tcache *tc = meta_alloc(sizeof *tc);
+    if (!tc)
+        return NULL;
+    memset(tc, 0, sizeof *tc);
+    for (unsigned i = 0; i < TC_CLASSES; i++) {
+        size_t m = TC_BIN_BYTES / ((i + 1) * bsize);
+        tc->bin[i].max = m < TC_BIN_MIN ? TC_BIN_MIN
+                         : m > TC_BIN_MAX ? TC_BIN_MAX
+                                          : (uint32_t)m;
+    }
+    /* the least used slot: threads that come and go do not keep opening
+     * arenas in new slots */
+    unsigned best = 0, bn = UINT32_MAX;
+    for (unsigned i = 0; i < NSLOTS; i++) {
+        unsigned c = atomic_load_explicit(&slot_threads[i],
+                                          memory_order_relaxed);
+        if (c < bn)
+            bn = c, best = i;
+    }
+    atomic_fetch_add(&slot_threads[best], 1);
+    tc->slot = best;
+    if (pthread_setspecific(tc_key, tc) != 0) {
+        atomic_fetch_sub(&slot_threads[best], 1);
+        meta_free(tc);
+        return NULL;
+    }
+    shim_lock(&reg_lock);
+    tc->next = reg_first;
+    if (reg_first)
+        reg_first->prev = tc;
+    reg_first = tc;
+    shim_unlock(&reg_lock);
+    my_tc = tc;
+    return tc;
+}
+
+static inline struct tcache *tc_get(void)
+{
+    struct tcache *tc = my_tc;
+    if (__builtin_expect(tc != NULL, 1))
+        return tc == TC_DEAD ? NULL : tc;
+    return tc_get_slow();
+}
+
+/* A miss: k-block objects from catena, one returned, up to TC_REFILL - 1
+ * more into the cache. */
+static void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
+{
+    struct slot *s = &slots[tc->slot];
+    size_t n = (size_t)k << bshift;
+    void *extra[TC_REFILL];
+    unsigned ne = 0;
+    shim_lock(&s->lock);
+    void *p = alloc_in(s, n, flags);
+    if (p && block_aligned(p)) {
+        atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
+                              memory_order_relaxed);
+        struct tc_bin *b = &tc->bin[k - 1];
+        for (unsigned want = b->max / 2 < TC_REFILL - 1 ? b->max / 2
+                                                        : TC_REFILL - 1;
+             ne < want; ne++) {
+            void *q = alloc_in(s, n, 0);
+            if (!q)
+                break;
+            if (!block_aligned(q)) { /* not expected: never cache it */
+                struct arena *a = arena_of(q);
+                give_back(s, a, q);
+                break;
+            }
+            atomic_store_explicit(state_of(arena_at(q), q),
+                                  (unsigned char)(k | TC_FREE),
+                                  memory_order_relaxed);
+            extra[ne] = q;
+        }
+    }
+    shim_unlock(&s->lock);
+    if (ne) {
+        tc_busy(tc);
+        struct tc_bin *b = &tc->bin[k - 1];
+        while (ne) { /* lowest address on top */
+            void *q = extra[--ne];
+            *(void **)q = b->head;
+            b->head = q;
+            b->n++;
+        }
+        tc_idle(tc);
+    }
+    return p;
+}
+
+void *small_alloc(size_t n, unsigned flags)
+{
+    if (n == 0)
+        n = 1;
+    unsigned k = (unsigned)((n + bsize - 1) >> bshift);
+    struct tcache *tc;
+    if (k > TC_CLASSES || !tc_on || !(tc = tc_get()))
+        return small_alloc_raw(n, flags);
+    struct tc_bin *b = &tc->bin[k - 1];
+    void *p = b->head;
+    if (p) {
+        tc_busy(tc);
+        b->head = *(void **)p;
+        b->n--;
+        tc_idle(tc);
+        atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
+                              memory_order_relaxed);
+        if (flags & CATENA_ZERO)
+            memset(p, 0, n);
+        return p;
+    }
+    p = tc_refill(tc, k, flags);
+    if (!p) { /* out of memory: give back what this thread holds, retry */
+        tc_flush_all(tc);
+        p = small_alloc_raw(n, flags);
+    }
+    return p;
+}
+
+static void tc_put(struct tcache *tc, void *p, unsigned k)
+{
+    struct tc_bin *b = &tc->bin[k - 1];
+    void *cut = NULL;
+    tc_busy(tc);
+    *(void **)p = b->head;
+    b->head = p;
+    if (++b->n > b->max)
+        cut = bin_cut(b, b->max / 2);
+    tc_idle(tc);
+    if (cut)
+        flush_list(cut);
+}
+
+void tcache_flush_mine(void)
+{
+    struct tcache *tc = my_tc;
+    if (tc && tc != TC_DEAD)
+        tc_flush_all(tc);
+}
+
+void tcache_prepare_fork(void)
+{
+    shim_lock(&reg_lock);
+}
+
+void tcache_parent_fork(void)
+{
+    shim_unlock(&reg_lock);
+}
+
+/* In the child (every lock reset, one thread): the other threads' caches
+ * go back to catena; a cache caught mid-update is leaked. */
+void tcache_child_fork(void)
+{
+    shim_lock_reset(&reg_lock);
+    shim_lock_reset(&tc_key_lock);
+    struct tcache *mine = my_tc, *next;
+    for (unsigned i = 0; i < NSLOTS; i++)
+        atomic_store(&slot_threads[i], 0);
+    for (struct tcache *tc = reg_first; tc; tc = next) {
+        next = tc->next;
+        if (tc == mine)
+            continue;
+        reg_unlink(tc);
+        if (!atomic_load(&tc->busy)) {
+            tc_flush_all(tc);
+            meta_free(tc);
+        }
+    }
+    if (mine && mine != TC_DEAD)
+        atomic_store(&slot_threads[mine->slot], 1);
 }
 
 void *meta_alloc(size_t n)
@@ -156,8 +549,8 @@ void *meta_alloc(size_t n)
 void *small_memalign(size_t align, size_t n)
 {
     if (align <= bsize)
-        return small_alloc(n, 0);
-    unsigned char *p = small_alloc(n + align, 0);
+        return small_alloc_raw(n, 0);
+    unsigned char *p = small_alloc_raw(n + align, 0);
     if (!p)
         return NULL;
     /* The first aligned address above p: p < q <= p + align. */
@@ -200,6 +593,15 @@ static void free_in(struct arena *a, void *p, const char *fn)
         tag[-2] = 0; /* a later object at this address is not an alias */
         p = real;
     }
+    if (tc_on && block_aligned(p)) {
+        _Atomic unsigned char *st = state_of(a, p);
+        if (atomic_load_explicit(st, memory_order_relaxed) & TC_FREE) {
+            shim_unlock(&s->lock); /* in a cache: freed already */
+            shim_fault(fn, fault_name(CATENA_EFREE), p);
+            return;
+        }
+        atomic_store_explicit(st, 0, memory_order_relaxed);
+    }
     size_t sz = track ? catena_size(a->h, p) : 0;
     int e = catena_free(a->h, p);
     if (!e)
@@ -215,6 +617,25 @@ void small_free(void *p, const char *fn)
     if (!a) {
         shim_fault(fn, fault_name(CATENA_EFOREIGN), p);
         return;
+    }
+    if (tc_on && block_aligned(p)) {
+        _Atomic unsigned char *st = state_of(a, p);
+        unsigned char v = atomic_load_explicit(st, memory_order_relaxed);
+        if (v & TC_FREE) {
+            shim_fault(fn, fault_name(CATENA_EFREE), p);
+            return;
+        }
+        struct tcache *tc;
+        if (v && (tc = tc_get())) {
+            if (!atomic_compare_exchange_strong_explicit(
+                    st, &v, (unsigned char)(v | TC_FREE),
+                    memory_order_relaxed, memory_order_relaxed)) {
+                shim_fault(fn, fault_name(CATENA_EFREE), p); /* a race */
+                return;
+            }
+            tc_put(tc, p, v);
+            return;
+        }
     }
     free_in(a, p, fn);
 }
@@ -239,6 +660,10 @@ size_t small_size(const void *p, const char *fn)
             n -= (size_t)((const unsigned char *)p -
                           (const unsigned char *)real);
         e = n ? 0 : catena_last_error(a->h);
+        if (tc_on && block_aligned(p) &&
+            (atomic_load_explicit(state_of(a, p), memory_order_relaxed) &
+             TC_FREE))
+            n = 0, e = CATENA_EFREE; /* in a cache: freed */
         shim_unlock(&s->lock);
     }
     if (!n)
@@ -261,11 +686,28 @@ void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
         shim_unlock(&s->lock);
         return NULL;
     }
+    unsigned char v = 0;
+    if (tc_on && block_aligned(p)) {
+        v = atomic_load_explicit(state_of(a, p), memory_order_relaxed);
+        if (v & TC_FREE) { /* in a cache: freed */
+            shim_unlock(&s->lock);
+            *bad = true;
+            shim_fault(fn, fault_name(CATENA_EFREE), p);
+            return NULL;
+        }
+    }
     size_t old = track ? catena_size(a->h, p) : 0;
     void *q = catena_realloc_contig(a->h, p, n ? n : 1);
     int e = q ? 0 : catena_last_error(a->h);
     if (q && track)
         s->live += catena_size(a->h, q) - old;
+    if (q && v) { /* keep the state bytes right: the object may move */
+        atomic_store_explicit(state_of(a, p), 0, memory_order_relaxed);
+        size_t k = catena_size(a->h, q) >> bshift;
+        if (k <= TC_CLASSES && block_aligned(q))
+            atomic_store_explicit(state_of(a, q), (unsigned char)k,
+                                  memory_order_relaxed);
+    }
     shim_unlock(&s->lock);
     if (e != 0 && e != CATENA_ENOMEM && e != CATENA_ENOCHAIN) {
         *bad = true;

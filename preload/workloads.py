@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """workloads.py - real-program workloads under an LD_PRELOAD allocator.
 
-    workloads.py [--shim PATH] [--alloc NAME[,NAME...]] [WORKLOAD...]
+    workloads.py [--shim PATH] [--alloc NAME[,NAME...]] [--peer NAME=SO]
+                 [WORKLOAD...]
 
 NAME: catena (libcatena-preload.so, --shim), jemalloc, mimalloc, glibc
-(nothing preloaded).  WORKLOAD: redis, python, sqlite (default: all).
+(nothing preloaded); --peer jemalloc=/path/libjemalloc.so.2 overrides where
+a peer library is.  WORKLOAD: redis, python, sqlite (default: all).
 Prints one line per run, for bench/ to collect:
 
     workload=redis alloc=catena secs=4.21 peak_rss_kib=123456 frag_fill=1.20 ...
@@ -62,40 +64,26 @@ def env_for(alloc, shim):
 
 
 def timed(cmd, env, stdin=None):
-    """Run cmd; seconds, the child's own peak RSS (KiB, from wait4) and
-    its output."""
-    t = time.time()
-    p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    out, err = p.communicate(stdin)
-    # communicate() reaped the child already on most Pythons; use the
-    # rusage wait4 gave Popen when available, else a fresh measurement.
-    secs = time.time() - t
+    """Run cmd once; seconds, the child's own peak RSS (KiB, from wait4)
+    and its output."""
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, \
+            tempfile.TemporaryFile() as ferr:
+        if stdin:
+            fin.write(stdin.encode())
+            fin.seek(0)
+        t = time.time()
+        p = subprocess.Popen(cmd, env=env, stdin=fin, stdout=fout,
+                             stderr=ferr)
+        # reap it ourselves: wait4 gives this child's own rusage
+        _, status, ru = os.wait4(p.pid, 0)
+        secs = time.time() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fout.seek(0)
+        ferr.seek(0)
+        out, err = fout.read().decode(), ferr.read().decode()
     if p.returncode:
         raise RuntimeError("%s failed: %s" % (cmd[0], err[-500:]))
-    return secs, peak_of(cmd, env, stdin), out
-
-
-def peak_of(cmd, env, stdin):
-    """Peak RSS of one more run of cmd, reaped with wait4 (KiB)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(w)
-        os.dup2(r, 0)
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.execvpe(cmd[0], cmd, env)
-    os.close(r)
-    if stdin:
-        os.write(w, stdin.encode()) if len(stdin) < 60000 else \
-            [os.write(w, stdin[i:i + 60000].encode())
-             for i in range(0, len(stdin), 60000)]
-    os.close(w)
-    _, _, ru = os.wait4(pid, 0)
-    return ru.ru_maxrss
+    return secs, ru.ru_maxrss, out
 
 
 def run_python(alloc, shim):
@@ -195,6 +183,11 @@ def main(argv):
             shim, i = argv[i + 1], i + 2
         elif argv[i] == "--alloc":
             allocs, i = argv[i + 1].split(","), i + 2
+        elif argv[i] == "--peer":
+            name, _, path = argv[i + 1].partition("=")
+            if path:
+                PEERS[name] = path
+            i += 2
         elif argv[i] in ("-h", "--help"):
             print(__doc__)
             return 0
@@ -217,6 +210,7 @@ def main(argv):
                 continue
             r = fns[w](a, shim)
             if r is None:
+                print("workload=%s alloc=%s skipped=links-jemalloc" % (w, a))
                 continue
             print("workload=%s alloc=%s %s" % (w, a, " ".join(
                 "%s=%s" % (k, str(v).replace(" ", "_")) for k, v in r.items())),

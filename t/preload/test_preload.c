@@ -242,6 +242,12 @@ UNIT_TEST(t_errno)
 
 /* ---- bad frees: in a child, which must print one line and abort ---------- */
 
+static void *free_it(void *p)
+{
+    free(p);
+    return NULL;
+}
+
 static void child_bad(const char *what)
 {
     unsigned char *p = malloc(100), *g = malloc(LARGE * 2);
@@ -258,6 +264,24 @@ static void child_bad(const char *what)
         free(p + 32);
     } else if (!strcmp(what, "interior-large")) {
         free(g + 8192);
+    } else if (!strcmp(what, "double-xthread")) {
+        /* freed (into its cache) by another thread, then freed here */
+        pthread_t t;
+        if (pthread_create(&t, NULL, free_it, p) == 0)
+            pthread_join(t, NULL);
+        free(p);
+    } else if (!strcmp(what, "double-later")) {
+        /* freed, other objects of its size freed after it: still caught */
+        void *q[8];
+        free(p);
+        for (int i = 0; i < 8; i++)
+            q[i] = malloc(100 + (size_t)i);
+        for (int i = 0; i < 8; i++)
+            free(q[i]);
+        free(p);
+    } else if (!strcmp(what, "realloc-freed")) {
+        free(p);
+        p = realloc(p, 50);
     } else if (!strcmp(what, "ignored")) {
         free(p);
         free(p); /* CATENA_ABORT_ON_ERROR=0: reported, ignored */
@@ -276,6 +300,9 @@ UNIT_TEST(t_bad_free)
         const char *name, *expect;
     } cases[] = {
         {"double", "catena: free(): double free"},
+        {"double-xthread", "catena: free(): double free"},
+        {"double-later", "catena: free(): double free"},
+        {"realloc-freed", "catena: realloc(): double free"},
         {"double-large", "catena: free(): invalid pointer"},
         {"foreign", "catena: free(): invalid pointer"},
         {"interior", "catena: free(): interior pointer"},
@@ -492,11 +519,90 @@ static int child_churn(void)
     return 0;
 }
 
+/* ---- per-thread caches --------------------------------------------------- */
+
+/* Threads that fill their caches and exit: the caches go back to the heap
+ * at thread exit, so the exit report counts (almost) no small objects. */
+static void *fill_cache(void *arg)
+{
+    void *p[200];
+    (void)arg;
+    for (int i = 0; i < 200; i++)
+        p[i] = malloc(40 + (size_t)(i % 3) * 40);
+    for (int i = 0; i < 200; i++)
+        free(p[i]);
+    return NULL;
+}
+
+static int child_tc_exit(void)
+{
+    for (int i = 0; i < 40; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, fill_cache, NULL) != 0 ||
+            pthread_join(t, NULL) != 0)
+            return 2;
+    }
+    return 0;
+}
+
+/* The number after "small: N arenas, " in the CATENA_STATS report. */
+static long stat_objects(const char *err)
+{
+    const char *s = strstr(err, "catena: small: ");
+    if (!s || !(s = strstr(s, "arenas, ")))
+        return -1;
+    return strtol(s + 8, NULL, 10);
+}
+
+UNIT_TEST(t_tcache_exit)
+{
+    char err[4096];
+    int st = rerun("tc-exit", "CATENA_STATS=1", NULL, err, sizeof err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    long with = stat_objects(err);
+    st = rerun("tc-exit", "CATENA_STATS=1", "CATENA_TCACHE=0", err,
+               sizeof err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    long without = stat_objects(err);
+    /* 40 threads x 200 objects would be cached without the flush */
+    UNIT_ASSERT(with >= 0 && without >= 0);
+    UNIT_ASSERT(with <= without + 64);
+}
+
+/* A small object freed by the parent's threads before fork is usable in
+ * the child, and objects cached by a thread are reused after its exit. */
+UNIT_TEST(t_tcache_reuse)
+{
+    unsigned char *p = malloc(64);
+    UNIT_ASSERT(p != NULL);
+    free(p);
+    unsigned char *q = malloc(64);
+    const char *tc = getenv("CATENA_TCACHE");
+    if (!tc || strcmp(tc, "0"))
+        UNIT_ASSERT(q == p); /* the cache is LIFO */
+    memset(q, 1, 64);
+    UNIT_EQ(malloc_usable_size(q), 64);
+    free(q);
+    q = calloc(1, 64); /* a cached block comes back zeroed for calloc */
+    UNIT_ASSERT(q != NULL);
+    for (int i = 0; i < 64; i++)
+        UNIT_EQ(q[i], 0);
+    /* realloc in place keeps it a cacheable object of the new size */
+    unsigned char *r = realloc(q, 200);
+    UNIT_ASSERT(r != NULL);
+    UNIT_ASSERT(malloc_usable_size(r) >= 200);
+    free(r);
+    r = malloc(200);
+    UNIT_ASSERT(r != NULL);
+    free(r);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_entry_points), UNIT_CASE(t_alignments), UNIT_CASE(t_calloc),
     UNIT_CASE(t_realloc),      UNIT_CASE(t_usable_size), UNIT_CASE(t_errno),
     UNIT_CASE(t_bad_free),     UNIT_CASE(t_threads),    UNIT_CASE(t_fork_threads),
     UNIT_CASE(t_fixed_arena),  UNIT_CASE(t_check_option),
+    UNIT_CASE(t_tcache_exit),  UNIT_CASE(t_tcache_reuse),
 };
 
 int main(int argc, char **argv)
@@ -512,6 +618,8 @@ int main(int argc, char **argv)
             return child_fixed();
         if (!strcmp(argv[2], "churn"))
             return child_churn();
+        if (!strcmp(argv[2], "tc-exit"))
+            return child_tc_exit();
         child_bad(argv[2]);
         return 4;
     }
