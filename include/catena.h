@@ -271,6 +271,15 @@ void catena_stats(catena_heap_t *h, struct catena_stats *st);
  * free runs r, in per mille (0: one free run).  O(N). */
 unsigned catena_frag(catena_heap_t *h);
 
+/* Call fn(ctx, p, n) for the interior of every free run of at least
+ * min_bytes: the bytes of the run except its first and last block, which
+ * hold the run's bookkeeping.  The heap never reads those bytes while the
+ * run is free, so a hosted caller may hand them back to the OS (e.g.
+ * madvise(MADV_DONTNEED)); they read as anything afterwards.  fn must not
+ * call into the heap.  O(free runs). */
+void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
+                        void (*fn)(void *ctx, void *p, size_t n), void *ctx);
+
 /* Print a map of the heap, 64 blocks a line, through print(ctx, line):
  * '.' free, 'h' head, '=' tail, 'c' chained root, 'e' extent, 'n' spine
  * node, 'p' never-collected, 'f' finalisable, 's' no-scan; upper case when

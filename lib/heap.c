@@ -240,6 +240,21 @@ unsigned catena_frag(catena_heap_t *h)
     return (unsigned)(1000 - isqrt64(sq) * 1000 / sum);
 }
 
+void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
+                        void (*fn)(void *ctx, void *p, size_t n), void *ctx)
+{
+    /* Interiors exist from 3 blocks on; classes below min_bytes hold no
+     * run long enough, so start at the first class that might. */
+    size_t minb = min_bytes / B + 2;
+    unsigned from = _catena_bin_of(minb < 3 ? 3 : minb);
+    for (unsigned b = from; b < h->nbins; b++)
+        for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
+            size_t len = run_at(h, s)->len;
+            if (len >= 3 && (len - 2) * B >= min_bytes)
+                fn(ctx, blk(h, s + 1), (len - 2) * B);
+        }
+}
+
 static char map_char(const catena_heap_t *h, size_t i)
 {
     static const char c[16] = {'.', '=', 'e', 'n', 'h', 'H', 's', 'S',

@@ -486,6 +486,47 @@ UNIT_TEST(t_dump_and_frag)
     UNIT_EQ(s.frag_permille, catena_frag(h));
 }
 
+static size_t ranges, range_bytes;
+static void count_range(void *ctx, void *p, size_t n)
+{
+    catena_heap_t *h = ctx;
+    /* inside the heap's blocks, block-aligned, and really free memory:
+     * freeing a pointer into it is a double free */
+    UNIT_EQ(catena_free(h, p), CATENA_EFREE);
+    UNIT_EQ((uintptr_t)p % BS, 0);
+    memset(p, 0xEE, n); /* scribbling there must not hurt the heap */
+    ranges++;
+    range_bytes += n;
+}
+
+UNIT_TEST(t_free_ranges)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    struct catena_stats s;
+    void *a = catena_alloc(h, 10 * BS), *b = catena_alloc(h, BS);
+    void *c = catena_alloc(h, 40 * BS), *d = catena_alloc(h, BS);
+    (void)b;
+    (void)d;
+    catena_free(h, a);
+    catena_free(h, c);
+    st(h, &s);
+    ranges = range_bytes = 0;
+    catena_free_ranges(h, 0, count_range, h);
+    UNIT_EQ(ranges, 3); /* a's run, c's run, the tail of the heap */
+    UNIT_EQ(range_bytes, (s.free_blocks - 2 * 3) * BS);
+    UNIT_EQ(catena_check(h), 0);
+    ranges = 0;
+    catena_free_ranges(h, 20 * BS, count_range, h); /* not a's 8 blocks */
+    UNIT_EQ(ranges, 2);
+    UNIT_EQ(catena_check(h), 0);
+    /* the heap still works over the scribbled memory */
+    void *e = catena_alloc(h, 38 * BS);
+    UNIT_ASSERT(e != NULL);
+    memset(e, 1, 38 * BS);
+    UNIT_EQ(catena_free(h, e), 0);
+    UNIT_EQ(catena_check(h), 0);
+}
+
 UNIT_TEST(t_strerror)
 {
     for (int e = 0; e < CATENA_NERR; e++)
@@ -518,5 +559,6 @@ static const unit_case cases[] = {
     UNIT_CASE(t_realloc_chains),  UNIT_CASE(t_realloc_contig_and_flatten),
     UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag),
     UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
+    UNIT_CASE(t_free_ranges),
 };
 UNIT_MAIN("core", cases)
