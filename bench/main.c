@@ -395,9 +395,13 @@ static void find_drivers(void)
         opt.preload = so;
 }
 
-/* Run driver a on the stream file; parse its line.  0 on success. */
-static int run_driver(int a, const char *stream, const char *rsscsv,
-                      double *sec, size_t *peak, char *version)
+/* Run argv (found in PATH) with LD_PRELOAD set to `preload`, or unset
+ * when it is NULL; its standard output goes into out (NUL-terminated,
+ * the rest drained), its standard error to /dev/null when quiet.  Returns
+ * the exit status (128 + signal when killed, -1 when it could not run)
+ * and the child's peak RSS in KiB in *maxrss. */
+static int spawn(char *const argv[], const char *preload, bool quiet,
+                 char *out, size_t outlen, size_t *maxrss)
 {
     int pfd[2];
     if (pipe(pfd) != 0)
@@ -408,24 +412,50 @@ static int run_driver(int a, const char *stream, const char *rsscsv,
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], 1);
-        if (a == A_PRELOAD)
-            setenv("LD_PRELOAD", opt.preload, 1);
+        int null = quiet ? open("/dev/null", O_WRONLY) : -1;
+        if (null >= 0)
+            dup2(null, 2);
+        if (preload)
+            setenv("LD_PRELOAD", preload, 1);
         else
             unsetenv("LD_PRELOAD");
-        execl(driver_path[a], driver_path[a], stream, rsscsv, (char *)NULL);
+        execvp(argv[0], argv);
         _exit(127);
     }
     close(pfd[1]);
-    char buf[1024];
     size_t n = 0;
     ssize_t k;
-    while (n < sizeof buf - 1 && (k = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)k;
-    buf[n] = 0;
+    char sink[4096];
+    for (;;) {
+        if (n < outlen - 1)
+            k = read(pfd[0], out + n, outlen - 1 - n);
+        else
+            k = read(pfd[0], sink, sizeof sink);
+        if (k <= 0)
+            break;
+        if (n < outlen - 1)
+            n += (size_t)k;
+    }
+    out[n] = 0;
     close(pfd[0]);
     int st;
-    waitpid(pid, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || strncmp(buf, "ok ", 3) != 0)
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) < 0)
+        return -1;
+    if (maxrss)
+        *maxrss = (size_t)ru.ru_maxrss;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run driver a on the stream file; parse its line.  0 on success. */
+static int run_driver(int a, const char *stream, const char *rsscsv,
+                      double *sec, size_t *peak, char *version)
+{
+    char *argv[] = {driver_path[a], (char *)stream, (char *)rsscsv, NULL};
+    char buf[1024];
+    int st = spawn(argv, a == A_PRELOAD ? opt.preload : NULL, false, buf,
+                   sizeof buf, NULL);
+    if (st != 0 || strncmp(buf, "ok ", 3) != 0)
         return -1;
     char *p;
     if ((p = strstr(buf, "seconds=")))
@@ -614,47 +644,8 @@ static bool ralloc_ok(int a) { return a == R_GLIBC || rso[a][0]; }
 static int run_prog(int a, char *const argv[], char *out, size_t outlen,
                     size_t *maxrss)
 {
-    int pfd[2];
-    if (pipe(pfd) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 1);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
-            dup2(null, 2);
-        if (a == R_GLIBC)
-            unsetenv("LD_PRELOAD");
-        else
-            setenv("LD_PRELOAD", rso[a], 1);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(pfd[1]);
-    size_t n = 0;
-    ssize_t k;
-    char sink[4096];
-    for (;;) {
-        if (n < outlen - 1)
-            k = read(pfd[0], out + n, outlen - 1 - n);
-        else
-            k = read(pfd[0], sink, sizeof sink);
-        if (k <= 0)
-            break;
-        if (n < outlen - 1)
-            n += (size_t)k;
-    }
-    out[n] = 0;
-    close(pfd[0]);
-    int st;
-    struct rusage ru;
-    if (wait4(pid, &st, 0, &ru) < 0)
-        return -1;
-    *maxrss = (size_t)ru.ru_maxrss;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return spawn(argv, a == R_GLIBC ? NULL : rso[a], true, out, outlen,
+                 maxrss);
 }
 
 static const char *kv(const char *line, const char *key, char *v, size_t n)
