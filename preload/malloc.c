@@ -485,6 +485,14 @@ static void report(void)
     ln_str(&l, " free runs, largest ");
     ln_kib(&l, s.largest_run * bs);
     ln_put(&l, 2);
+    if (s.trims) {
+        ln_str(&l, "catena: trim: ");
+        ln_dec(&l, s.trims);
+        ln_str(&l, " passes, ");
+        ln_kib(&l, s.trimmed);
+        ln_str(&l, " madvised (pages of free runs given back)");
+        ln_put(&l, 2);
+    }
     ln_str(&l, "catena: large: ");
     ln_dec(&l, g.objects);
     ln_str(&l, " objects in ");

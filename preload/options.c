@@ -16,6 +16,7 @@ struct shim_opts shim_opt SHIM_HIDDEN = {
     .large = 128 * 1024,
     .abort_on_error = true,
     .tcache = true,
+    .trim = 1024 * 1024,
 };
 
 enum kind { K_SIZE, K_BOOL, K_COUNT, K_PATH };
@@ -49,6 +50,10 @@ static const struct opt {
      "per-thread cache of freed small objects (up to 32 blocks, bounded, "
      "double frees still caught); 0 sends every call to the shared heaps "
      "(off while CATENA_TRACE records)"},
+    {"CATENA_TRIM", K_SIZE, "1M",
+     "give free small-object pages back to the OS (madvise) once an "
+     "arena's free memory grew by this much since its last trim; 0 never "
+     "returns them"},
     {"CATENA_HELP", K_BOOL, "0", "print this table to stderr at start-up"},
 };
 #define NOPT (sizeof table / sizeof table[0])
@@ -121,7 +126,9 @@ static void apply(const struct opt *o, const char *val)
                 return;
             }
             shim_opt.large = sz;
-        } else
+        } else if (!strcmp(o->name, "CATENA_TRIM"))
+            shim_opt.trim = sz;
+        else
             shim_opt.check = sz;
         return;
     case K_BOOL:

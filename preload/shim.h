@@ -39,6 +39,9 @@ struct shim_opts {
     bool abort_on_error; /* CATENA_ABORT_ON_ERROR (default on) */
     bool help;           /* CATENA_HELP: print the table at start-up */
     bool tcache;         /* CATENA_TCACHE: per-thread caches (default on) */
+    size_t trim;         /* CATENA_TRIM: release free small-object pages
+                          * once an arena's free bytes grew by this much
+                          * since its last trim; 0 = never */
 };
 extern struct shim_opts shim_opt SHIM_HIDDEN;
 SHIM_HIDDEN void shim_opts_parse(void);
@@ -127,6 +130,7 @@ struct small_totals {
     size_t arenas, blocks, free_blocks, used_blocks, objects, free_runs,
         largest_run;
     uint64_t sum_run, sum_run_sq;
+    uint64_t trims, trimmed; /* CATENA_TRIM passes, bytes madvised */
 };
 SHIM_HIDDEN void small_totals(struct small_totals *t);
 SHIM_HIDDEN size_t small_live_bytes(void);

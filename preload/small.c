@@ -54,12 +54,16 @@ struct arena {
     uint32_t magic, slot;
     catena_heap_t *h;
     struct arena *next; /* in its slot */
+    /* CATENA_TRIM (slot lock): blocks allocated (cached objects count),
+     * and their high-water mark since the last trim */
+    size_t used, mark;
 };
 
 struct slot {
     shim_lock_t lock;
     struct arena *first, *cur;
     size_t live; /* bytes of live objects (when tracked) */
+    uint64_t trims, trimmed; /* trim passes, bytes madvised */
 } __attribute__((aligned(64)));
 
 static struct slot slots[NSLOTS + 1];
@@ -68,6 +72,7 @@ static size_t reserved, asz, bsize;
 static atomic_size_t narenas;
 static shim_lock_t arena_lock;
 static bool track; /* keep slot->live (stats, fixed arena) */
+static size_t trim_blocks; /* CATENA_TRIM in blocks; 0: off */
 
 _Static_assert(sizeof(struct arena) <= HDR, "arena header fits");
 
@@ -140,6 +145,8 @@ bool small_init(void)
         }
     }
     track = shim_opt.stats || shim_opt.arena;
+    if (shim_opt.trim)
+        trim_blocks = shim_opt.trim >> bshift ? shim_opt.trim >> bshift : 1;
     tc_on = shim_opt.tcache && !shim_opt.trace && bsize >= sizeof(void *) &&
             (bsize & (bsize - 1)) == 0;
     return base != NULL;
@@ -158,6 +165,76 @@ static struct arena *arena_of(const void *p)
         return NULL;
     struct arena *a = (struct arena *)(void *)(base + i * asz);
     return a->magic == ARENA_MAGIC ? a : NULL;
+}
+
+/* The arena of a pointer known to be ours (cached or just allocated). */
+static inline struct arena *arena_at(const void *p)
+{
+    return (struct arena *)(void *)(base +
+                                    (((uintptr_t)p - (uintptr_t)base) >>
+                                     ashift << ashift));
+}
+
+/* ---- giving free pages back (CATENA_TRIM) --------------------------------
+ *
+ * Each arena counts its allocated blocks (objects in the per-thread caches
+ * included: catena sees them allocated) and their high-water mark since
+ * its last trim.  When a free leaves the count below the mark by more than
+ * CATENA_TRIM and by more than a quarter of the count (a live set that
+ * merely fluctuates must not pay for madvise and page faults over and
+ * over), the arena is trimmed there and then, under its slot's lock:
+ * catena_free_ranges lists the interiors of its free runs of at least a
+ * page, and the whole pages inside each are madvise(MADV_DONTNEED)'d,
+ * together with the pages of state bytes that describe only those blocks
+ * (all 0 while free).  Then mark = count.  So a trim costs at most one pass
+ * per CATENA_TRIM bytes (and per fifth of the arena's use) of net
+ * shrinking; steady churn, which keeps the count near its mark, does not
+ * trim.  The released pages read
+ * as zero when reused, which catena does not mind (it never reads a free
+ * run's interior). */
+struct trim_ctx {
+    uint64_t bytes;
+};
+
+static void trim_range(void *ctx, void *p, size_t n)
+{
+    struct trim_ctx *t = ctx;
+    uintptr_t pg = (uintptr_t)shim_page - 1;
+    uintptr_t lo = ((uintptr_t)p + pg) & ~pg;
+    uintptr_t hi = ((uintptr_t)p + n) & ~pg;
+    if (hi <= lo)
+        return;
+    if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+        t->bytes += hi - lo;
+    /* the state bytes of exactly these blocks, whole pages of them */
+    uintptr_t slo = (uintptr_t)states + ((lo - (uintptr_t)base) >> bshift);
+    uintptr_t shi = (uintptr_t)states + ((hi - (uintptr_t)base) >> bshift);
+    slo = (slo + pg) & ~pg;
+    shi &= ~pg;
+    if (shi > slo)
+        madvise((void *)slo, shi - slo, MADV_DONTNEED);
+}
+
+/* Trim arena a of slot s (its lock held) if it shrank enough. */
+static inline void trim_check(struct slot *s, struct arena *a)
+{
+    size_t drop = a->mark - a->used;
+    if (__builtin_expect(drop <= trim_blocks || drop <= a->used / 2, 1))
+        return;
+    struct trim_ctx t = {0};
+    catena_free_ranges(a->h, shim_page, trim_range, &t);
+    a->mark = a->used;
+    s->trims++;
+    s->trimmed += t.bytes;
+}
+
+/* k blocks of arena a went back to catena (slot lock held). */
+static inline void trim_note_free(struct slot *s, struct arena *a, size_t k)
+{
+    if (!trim_blocks)
+        return;
+    a->used -= k <= a->used ? k : a->used;
+    trim_check(s, a);
 }
 
 /* A fresh arena for slot s (its lock held). */
@@ -200,6 +277,12 @@ static void *alloc_in(struct slot *s, size_t n, unsigned flags)
     }
     if (p && track)
         s->live += (n + bsize - 1) / bsize * bsize;
+    if (p && trim_blocks) {
+        struct arena *a = arena_at(p);
+        a->used += (n + bsize - 1) >> bshift; /* catena takes exactly that */
+        if (a->used > a->mark)
+            a->mark = a->used;
+    }
     return p;
 }
 
@@ -212,14 +295,6 @@ static inline _Atomic unsigned char *state_of(const struct arena *a,
            (((uintptr_t)p - (uintptr_t)base) >> bshift);
 }
 
-/* The arena of a pointer known to be ours (cached or just allocated). */
-static inline struct arena *arena_at(const void *p)
-{
-    return (struct arena *)(void *)(base +
-                                    (((uintptr_t)p - (uintptr_t)base) >>
-                                     ashift << ashift));
-}
-
 static inline bool block_aligned(const void *p)
 {
     return ((uintptr_t)p & (bsize - 1)) == 0;
@@ -229,12 +304,18 @@ static inline bool block_aligned(const void *p)
  * is cleared first. */
 static void give_back(struct slot *s, struct arena *a, void *p)
 {
-    atomic_store_explicit(state_of(a, p), 0, memory_order_relaxed);
-    size_t sz = track ? catena_size(a->h, p) : 0;
+    _Atomic unsigned char *st = state_of(a, p);
+    size_t k = atomic_load_explicit(st, memory_order_relaxed) &
+               (unsigned char)~TC_FREE; /* a cached object's size */
+    atomic_store_explicit(st, 0, memory_order_relaxed);
+    size_t sz = track || (trim_blocks && !k) ? catena_size(a->h, p)
+                                             : k << bshift;
     int e = catena_free(a->h, p);
     if (e)
         shim_die("tcache: a cached object was not allocated");
-    s->live -= sz;
+    if (track)
+        s->live -= sz;
+    trim_note_free(s, a, sz >> bshift);
 }
 
 static struct slot *my_slot(void)
@@ -602,10 +683,13 @@ static void free_in(struct arena *a, void *p, const char *fn)
         }
         atomic_store_explicit(st, 0, memory_order_relaxed);
     }
-    size_t sz = track ? catena_size(a->h, p) : 0;
+    size_t sz = track || trim_blocks ? catena_size(a->h, p) : 0;
     int e = catena_free(a->h, p);
-    if (!e)
-        s->live -= sz;
+    if (!e) {
+        if (track)
+            s->live -= sz;
+        trim_note_free(s, a, sz >> bshift);
+    }
     shim_unlock(&s->lock);
     if (e)
         shim_fault(fn, fault_name(e), p);
@@ -696,11 +780,23 @@ void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
             return NULL;
         }
     }
-    size_t old = track ? catena_size(a->h, p) : 0;
+    size_t old = track || trim_blocks ? catena_size(a->h, p) : 0;
     void *q = catena_realloc_contig(a->h, p, n ? n : 1);
     int e = q ? 0 : catena_last_error(a->h);
-    if (q && track)
-        s->live += catena_size(a->h, q) - old;
+    if (q && (track || trim_blocks)) {
+        size_t now = catena_size(a->h, q);
+        if (track)
+            s->live += now - old;
+        if (trim_blocks) {
+            if (now >= old) {
+                a->used += (now - old) >> bshift;
+                if (a->used > a->mark)
+                    a->mark = a->used;
+            } else {
+                trim_note_free(s, a, (old - now) >> bshift);
+            }
+        }
+    }
     if (q && v) { /* keep the state bytes right: the object may move */
         atomic_store_explicit(state_of(a, p), 0, memory_order_relaxed);
         size_t k = catena_size(a->h, q) >> bshift;
@@ -795,6 +891,8 @@ void small_totals(struct small_totals *t)
             t->sum_run += st.free_blocks;
             t->sum_run_sq += root * root;
         }
+        t->trims += slots[i].trims;
+        t->trimmed += slots[i].trimmed;
         shim_unlock(&slots[i].lock);
     }
 }

@@ -5,9 +5,11 @@
  * this program with them: `test_preload --child NAME`.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -597,12 +599,101 @@ UNIT_TEST(t_tcache_reuse)
     free(r);
 }
 
+/* ---- CATENA_TRIM: free small-object pages go back to the OS ------------- */
+
+/* Resident set size in KiB, from /proc/self/statm (read without malloc). */
+static long rss_kib(void)
+{
+    char b[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    b[n] = '\0';
+    char *s = strchr(b, ' ');
+    return s ? strtol(s + 1, NULL, 10) * (long)(PAGE / 1024) : -1;
+}
+
+#define TRIM_OBJS (64 * 1024) /* of 16..2048 B: ~64 MiB */
+static void *trim_obj[TRIM_OBJS];
+
+/* ~64 MiB of small objects (some through the per-thread caches, some
+ * not), every byte written, then all freed in random order.  `on`: RSS
+ * must fall by at least 2/3 of what they added (not all: new arenas'
+ * tables, cached objects, and the pages completed by the frees after the
+ * last trim stay); off: by at most 1/4. */
+static int child_trim(bool on)
+{
+    memset(trim_obj, 0, sizeof trim_obj); /* resident before r0 */
+    long r0 = rss_kib();
+    unit_seed(11);
+    for (size_t i = 0; i < TRIM_OBJS; i++) {
+        size_t n = 16 + unit_below(2033);
+        if (!(trim_obj[i] = malloc(n)))
+            return 2;
+        memset(trim_obj[i], 0x5a, n);
+    }
+    long r1 = rss_kib();
+    for (size_t i = TRIM_OBJS - 1; i > 0; i--) {
+        size_t j = unit_below(i + 1);
+        void *t = trim_obj[i];
+        trim_obj[i] = trim_obj[j];
+        trim_obj[j] = t;
+    }
+    for (size_t i = 0; i < TRIM_OBJS; i++)
+        free(trim_obj[i]);
+    long r2 = rss_kib();
+    long grew = r1 - r0, fell = r1 - r2;
+    fprintf(stderr, "trim %s: rss %ld KiB, +%ld KiB allocated, -%ld KiB freed\n",
+            on ? "on" : "off", r0, grew, fell);
+    if (r0 < 0 || grew < 48 * 1024)
+        return 3;
+    if (on ? fell < grew / 3 * 2 : fell > grew / 4)
+        return 4;
+    /* the released memory is usable again (reads as anything, writes) */
+    for (size_t i = 0; i < TRIM_OBJS / 4; i++) {
+        size_t n = 16 + unit_below(2033);
+        if (!(trim_obj[i] = malloc(n)))
+            return 5;
+        memset(trim_obj[i], 0xa5, n);
+    }
+    for (size_t i = 0; i < TRIM_OBJS / 4; i++) {
+        const unsigned char *c = trim_obj[i];
+        if (c[0] != 0xa5)
+            return 6;
+        free(trim_obj[i]);
+    }
+    return 0;
+}
+
+UNIT_TEST(t_trim)
+{
+    char err[4096];
+    int st = rerun("trim-on", NULL, NULL, err, sizeof err); /* the default */
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+        fprintf(stderr, "child status %d, stderr:\n%s", st, err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = rerun("trim-on", "CATENA_TRIM=256K", "CATENA_CHECK=5000", err,
+               sizeof err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+        fprintf(stderr, "child status %d, stderr:\n%s", st, err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = rerun("trim-off", "CATENA_TRIM=0", NULL, err, sizeof err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+        fprintf(stderr, "child status %d, stderr:\n%s", st, err);
+    UNIT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_entry_points), UNIT_CASE(t_alignments), UNIT_CASE(t_calloc),
     UNIT_CASE(t_realloc),      UNIT_CASE(t_usable_size), UNIT_CASE(t_errno),
     UNIT_CASE(t_bad_free),     UNIT_CASE(t_threads),    UNIT_CASE(t_fork_threads),
     UNIT_CASE(t_fixed_arena),  UNIT_CASE(t_check_option),
     UNIT_CASE(t_tcache_exit),  UNIT_CASE(t_tcache_reuse),
+    UNIT_CASE(t_trim),
 };
 
 int main(int argc, char **argv)
@@ -620,6 +711,8 @@ int main(int argc, char **argv)
             return child_churn();
         if (!strcmp(argv[2], "tc-exit"))
             return child_tc_exit();
+        if (!strcmp(argv[2], "trim-on") || !strcmp(argv[2], "trim-off"))
+            return child_trim(!strcmp(argv[2], "trim-on"));
         child_bad(argv[2]);
         return 4;
     }
