@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
     for t in core model guarantee gc; do
       case "$name:$t" in b16i32:core|b32i16:core) continue;; esac
       p=t/test_${t}_$name; c=t_test_${t}_$name
-      echo "check_PROGRAMS += $p"
+      echo "T_PROGS += $p"
       echo "${c}_SOURCES = t/test_$t.c \$(CATENA_SOURCES)"
       echo "${c}_CPPFLAGS = \$(T_CPPFLAGS) $flags"
       echo "${c}_CFLAGS = \$(T_CFLAGS)"
