@@ -48,8 +48,9 @@ static double dnow(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* a "VmXXX:" field of /proc/self/status, in bytes */
-static size_t status_kb(const char *field)
+/* A field of /proc/self/status given in kB (field is e.g. "VmHWM:"),
+ * returned in bytes. */
+static size_t status_bytes(const char *field)
 {
     char buf[4096];
     int fd = open("/proc/self/status", O_RDONLY);
@@ -214,7 +215,7 @@ int main(int argc, char **argv)
     s_op[ns] = nops;
     s_rss[ns] = rss_now();
     s_live[ns++] = live;
-    size_t hwm = status_kb("VmHWM:");
+    size_t hwm = status_bytes("VmHWM:");
     if (strcmp(argv[2], "-") != 0) {
         FILE *f = fopen(argv[2], "w");
         if (f) {

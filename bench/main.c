@@ -1047,6 +1047,26 @@ static void machine(FILE *f)
             opt.headroom);
 }
 
+/* Catena's chain statistics of one workload at its fixed arena (the
+ * catena.csv row and the report's "chains" table). */
+struct chainrow {
+    const struct cell *c;
+    double share, mean_ext; /* chained / allocs, extents / allocs */
+    size_t overhead;        /* control data + table of that arena */
+};
+
+static bool chain_row(const struct wres *wr, struct chainrow *r)
+{
+    const struct cell *c = &wr->c[A_CATENA];
+    if (!wr->ran || !c->ran)
+        return false;
+    r->c = c;
+    r->share = c->allocs ? (double)c->chained / (double)c->allocs : 0.0;
+    r->mean_ext = c->allocs ? (double)c->extents / (double)c->allocs : 0.0;
+    r->overhead = catena_overhead(catena_arena_blocks(0, wr->fixed_arena));
+    return true;
+}
+
 static void write_csvs(void)
 {
     FILE *f = outf("workloads.csv");
@@ -1102,16 +1122,11 @@ static void write_csvs(void)
                "mean_extents,spine_blocks_peak,table_overhead_bytes,"
                "fixed_arena_bytes\n");
     for (int w = 0; w < W_COUNT; w++) {
-        const struct wres *wr = &res[w];
-        const struct cell *c = &wr->c[A_CATENA];
-        if (!wr->ran || !c->ran)
-            continue;
-        size_t nb = catena_arena_blocks(0, wr->fixed_arena);
-        fprintf(f, "%s,%zu,%zu,%.5f,%.4f,%zu,%zu,%zu\n", wr->s.name, c->allocs,
-                c->chained,
-                c->allocs ? (double)c->chained / (double)c->allocs : 0.0,
-                c->allocs ? (double)c->extents / (double)c->allocs : 0.0,
-                c->spine_peak, catena_overhead(nb), wr->fixed_arena);
+        struct chainrow r;
+        if (chain_row(&res[w], &r))
+            fprintf(f, "%s,%zu,%zu,%.5f,%.4f,%zu,%zu,%zu\n", res[w].s.name,
+                    r.c->allocs, r.c->chained, r.share, r.mean_ext,
+                    r.c->spine_peak, r.overhead, res[w].fixed_arena);
     }
     fclose(f);
     if (ind.ran) {
@@ -1385,18 +1400,12 @@ static void report(void)
                "blocks (peak) | table overhead |\n|---|---:|---:|---:|---:|"
                "---:|\n");
     for (int w = 0; w < W_COUNT; w++) {
-        const struct wres *wr = &res[w];
-        const struct cell *c = &wr->c[A_CATENA];
-        if (!wr->ran || !c->ran)
-            continue;
-        size_t nb = catena_arena_blocks(0, wr->fixed_arena);
-        fprintf(f, "| %s | %zu | %.2f %% | %.3f | %zu | %s (%.2f %%) |\n",
-                wr->s.name, c->allocs,
-                c->allocs ? 100.0 * (double)c->chained / (double)c->allocs : 0,
-                c->allocs ? (double)c->extents / (double)c->allocs : 0,
-                c->spine_peak, human(catena_overhead(nb), b1, sizeof b1),
-                100.0 * (double)catena_overhead(nb) /
-                    (double)wr->fixed_arena);
+        struct chainrow r;
+        if (chain_row(&res[w], &r))
+            fprintf(f, "| %s | %zu | %.2f %% | %.3f | %zu | %s (%.2f %%) |\n",
+                    res[w].s.name, r.c->allocs, 100.0 * r.share, r.mean_ext,
+                    r.c->spine_peak, human(r.overhead, b1, sizeof b1),
+                    100.0 * (double)r.overhead / (double)res[w].fixed_arena);
     }
     if (res[W_INTERP].ran)
         fprintf(f, "\nGC: in the interpreter workload's fixed-arena run "
@@ -1744,6 +1753,17 @@ static bool load_trace(int w, struct bstream *s)
 
 /* ---- self test (make check) ----------------------------------------- */
 
+/* A new empty file for the self-test, named by process and a counter in
+ * $TMPDIR (or /tmp), created exclusively.  Returns its descriptor. */
+static int selftest_file(char *path, size_t n)
+{
+    static unsigned count;
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, n, "%s/catena-bench-selftest-%ld-%u", dir ? dir : "/tmp",
+             (long)getpid(), count++);
+    return open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+}
+
 static int selftest(void)
 {
     int fails = 0;
@@ -1764,8 +1784,8 @@ static int selftest(void)
                (unsigned long long)a.hash);
         fails += !(same && differs);
         /* trace round trip */
-        char path[] = "/tmp/catena-bench-selftest-XXXXXX";
-        int fd = mkstemp(path);
+        char path[PATH_MAX];
+        int fd = selftest_file(path, sizeof path);
         if (fd >= 0)
             close(fd);
         struct bstream t;
@@ -1801,8 +1821,8 @@ static int selftest(void)
         {"no allocations", "CATRACE1\x01\0\0\0\0\0\0\0", 16},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char path[] = "/tmp/catena-bench-selftest-XXXXXX";
-        int fd = mkstemp(path);
+        char path[PATH_MAX];
+        int fd = selftest_file(path, sizeof path);
         if (fd < 0)
             return 1;
         if (write(fd, bad[i].bytes, bad[i].len) != (ssize_t)bad[i].len)

@@ -2,69 +2,68 @@
  * access.c - reading and writing objects without caring whether they are
  * contiguous: pointers at offsets, copies, bytes, segments, iovecs.
  *
- * Everything here is built on one primitive, seg_at(): the run holding a
- * byte offset, found in O(1) for a contiguous object and by a descent of
- * the spine, O(log k), for a chained one.
+ * Every call validates the handle once (open_range(), which also measures
+ * the object), then asks seg() for the run holding each byte offset: O(1)
+ * for a contiguous object, a descent of the spine, O(log k), for a chained
+ * one.
  */
 #include "catena_int.h"
 
-/* The bytes of obj contiguous from `off`: pointer and length; false when
- * off is outside the object (or obj is not a handle). */
-static bool seg_at(catena_heap_t *h, void *obj, size_t off, const char *fn,
-                   unsigned char **p, size_t *avail)
+/* A validated object: block index, size in bytes, chained or not. */
+struct obj {
+    size_t i, size;
+    bool chain;
+};
+
+/* Validate obj and check that [off, off + n) lies inside it; n == 0 is
+ * a range only when zero_ok.  Returns 0 or the error (already reported). */
+static int open_range(catena_heap_t *h, const void *obj, size_t off,
+                      size_t n, bool zero_ok, const char *fn, struct obj *o)
 {
-    size_t i;
-    if (_catena_handle(h, obj, fn, &i))
-        return false;
-    unsigned s = st(h, i);
-    if (s == ST_CHAIN || s == ST_CHAIN + 1) {
-        struct seg sg;
-        if (!_catena_spine_find(h, i, off / B, &sg))
-            goto range;
-        size_t in = off - sg.lo * B;
-        *p = (unsigned char *)blk(h, sg.start) + in;
-        *avail = (sg.hi - sg.lo) * B - in;
-        return true;
+    int e = _catena_handle(h, obj, fn, &o->i);
+    if (e)
+        return e;
+    o->chain = ST_IS_CHAIN(st(h, o->i));
+    o->size = _catena_obj_blocks(h, o->i) * B;
+    if ((n == 0 && !zero_ok) || off + n < off || off + n > o->size)
+        return _catena_err(h, CATENA_ERANGE, obj, fn);
+    return CATENA_OK;
+}
+
+/* The bytes contiguous from `off` (< o->size): pointer and length. */
+static unsigned char *seg(const catena_heap_t *h, const struct obj *o,
+                          size_t off, size_t *avail)
+{
+    if (!o->chain) {
+        *avail = o->size - off;
+        return (unsigned char *)blk(h, o->i) + off;
     }
-    size_t size = _catena_run_length(h, i) * B;
-    if (off >= size)
-        goto range;
-    *p = (unsigned char *)obj + off;
-    *avail = size - off;
-    return true;
-range:
-    _catena_err(h, CATENA_ERANGE, obj, fn);
-    return false;
+    struct seg sg;
+    _catena_spine_find(h, o->i, off / B, &sg); /* off < size: found */
+    size_t in = off - sg.lo * B;
+    *avail = (sg.hi - sg.lo) * B - in;
+    return (unsigned char *)blk(h, sg.start) + in;
 }
 
 void *catena_ptr(catena_heap_t *h, void *obj, size_t off, size_t *avail)
 {
-    unsigned char *p;
+    struct obj o;
     size_t n;
-    if (!seg_at(h, obj, off, "catena_ptr", &p, &n))
+    if (open_range(h, obj, off, 1, false, "catena_ptr", &o))
         return NULL;
+    unsigned char *p = seg(h, &o, off, &n);
     if (avail)
         *avail = n;
     return p;
 }
 
-/* Walk [off, off+n) segment by segment; copy to or from buf. */
-static int copy(catena_heap_t *h, void *obj, size_t off, unsigned char *buf,
-                size_t n, bool out, const char *fn)
+/* Copy [off, off+n) of an open object to or from buf. */
+static void copy(catena_heap_t *h, const struct obj *o, size_t off,
+                 unsigned char *buf, size_t n, bool out)
 {
-    size_t i;
-    int e = _catena_handle(h, obj, fn, &i);
-    if (e)
-        return e;
-    if (off + n < off || _catena_obj_blocks(h, i) * B < off + n)
-        return _catena_err(h, CATENA_ERANGE, obj, fn);
-    if (n == 0)
-        return CATENA_OK;
     while (n) {
-        unsigned char *p;
         size_t a;
-        if (!seg_at(h, obj, off, fn, &p, &a))
-            return h->last_err;
+        unsigned char *p = seg(h, o, off, &a);
         if (a > n)
             a = n;
         if (out)
@@ -75,76 +74,74 @@ static int copy(catena_heap_t *h, void *obj, size_t off, unsigned char *buf,
         off += a;
         n -= a;
     }
-    return CATENA_OK;
 }
 
 int catena_read(catena_heap_t *h, void *obj, size_t off, void *dst, size_t n)
 {
-    return copy(h, obj, off, dst, n, true, "catena_read");
+    struct obj o;
+    int e = open_range(h, obj, off, n, true, "catena_read", &o);
+    if (e)
+        return e;
+    copy(h, &o, off, dst, n, true);
+    return CATENA_OK;
 }
 
 int catena_write(catena_heap_t *h, void *obj, size_t off, const void *src,
                  size_t n)
 {
+    struct obj o;
+    int e = open_range(h, obj, off, n, true, "catena_write", &o);
+    if (e)
+        return e;
     /* copy() only reads through buf when out is false */
-    return copy(h, obj, off, (unsigned char *)(uintptr_t)src, n, false,
-                "catena_write");
+    copy(h, &o, off, (unsigned char *)(uintptr_t)src, n, false);
+    return CATENA_OK;
 }
 
 int catena_get(catena_heap_t *h, void *obj, size_t off)
 {
-    unsigned char *p;
+    struct obj o;
     size_t a;
-    if (!seg_at(h, obj, off, "catena_get", &p, &a))
+    if (open_range(h, obj, off, 1, false, "catena_get", &o))
         return -1;
-    return *p;
+    return *seg(h, &o, off, &a);
 }
 
 int catena_put(catena_heap_t *h, void *obj, size_t off, uint8_t byte)
 {
-    unsigned char *p;
+    struct obj o;
     size_t a;
-    if (!seg_at(h, obj, off, "catena_put", &p, &a))
-        return h->last_err;
-    *p = byte;
+    int e = open_range(h, obj, off, 1, false, "catena_put", &o);
+    if (e)
+        return e;
+    *seg(h, &o, off, &a) = byte;
     return CATENA_OK;
 }
 
 const void *catena_get_contiguous(catena_heap_t *h, void *obj, size_t off,
                                   size_t len, void *scratch)
 {
-    static const char fn[] = "catena_get_contiguous";
-    unsigned char *p;
+    struct obj o;
     size_t a;
-    if (len == 0 || off + len < off) {
-        _catena_err(h, CATENA_ERANGE, obj, fn);
+    if (open_range(h, obj, off, len, false, "catena_get_contiguous", &o))
         return NULL;
-    }
-    if (!seg_at(h, obj, off, fn, &p, &a))
-        return NULL;
+    unsigned char *p = seg(h, &o, off, &a);
     if (a >= len)
         return p;
-    if (copy(h, obj, off, scratch, len, true, fn))
-        return NULL;
+    copy(h, &o, off, scratch, len, true);
     return scratch;
 }
 
 size_t catena_iov(catena_heap_t *h, void *obj, size_t off, size_t len,
                   struct catena_iovec *iov, size_t max)
 {
-    static const char fn[] = "catena_iov";
-    size_t nseg = 0, i;
-    if (_catena_handle(h, obj, fn, &i))
+    struct obj o;
+    size_t nseg = 0;
+    if (open_range(h, obj, off, len, false, "catena_iov", &o))
         return 0;
-    if (len == 0 || off + len < off || _catena_obj_blocks(h, i) * B < off + len) {
-        _catena_err(h, CATENA_ERANGE, obj, fn);
-        return 0;
-    }
     while (len) {
-        unsigned char *p;
         size_t a;
-        if (!seg_at(h, obj, off, fn, &p, &a))
-            return 0;
+        unsigned char *p = seg(h, &o, off, &a);
         if (a > len)
             a = len;
         if (nseg < max) {
@@ -168,10 +165,11 @@ void catena_iter_init(catena_iter_t *it, catena_heap_t *h, void *obj)
 
 bool catena_iter_next(catena_iter_t *it, void **ptr, size_t *len)
 {
-    unsigned char *p;
     size_t a;
-    if (it->off >= it->size ||
-        !seg_at(it->h, it->obj, it->off, "catena_iter_next", &p, &a))
+    if (it->off >= it->size)
+        return false;
+    unsigned char *p = catena_ptr(it->h, it->obj, it->off, &a);
+    if (!p)
         return false;
     it->off += a;
     *ptr = p;

@@ -212,24 +212,24 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
     return blk(h, root);
 }
 
-static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags)
+static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags,
+                       bool chain)
 {
     void *p = alloc_contig(h, d, flags);
-    if (!p && d > 1 && h->chaining)
+    if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
     return p;
 }
 
-void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
+/* A new object of n bytes: the size and lock checks, the collector's
+ * threshold and retry, zeroing.  Flags are valid.  `contig`: the caller
+ * wants one run whatever the heap's chaining policy (else the policy
+ * decides, and a miss it causes is reported as CATENA_ENOCHAIN). */
+static void *new_object(catena_heap_t *h, size_t n, unsigned flags,
+                        bool contig, const char *fn)
 {
-    static const char fn[] = "catena_alloc";
     if (bad_heap(h)) {
         _catena_err(h, CATENA_ECORRUPT, NULL, fn);
-        return NULL;
-    }
-    if ((flags & ~(FLAG_MASK | (unsigned)CATENA_ZERO)) ||
-        ((flags & CATENA_FINAL) && (flags & CATENA_NOCOLLECT))) {
-        _catena_err(h, CATENA_EINVAL, NULL, fn);
         return NULL;
     }
     size_t d = blocks(n);
@@ -242,21 +242,33 @@ void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
         h->failed++;
         return NULL;
     }
+    bool chain = !contig && h->chaining;
     _catena_gc_threshold(h, CATENA_NIL);
-    void *p = alloc_any(h, d, flags);
+    void *p = alloc_any(h, d, flags, chain);
     if (!p && _catena_gc_auto(h, CATENA_NIL))
-        p = alloc_any(h, d, flags);
+        p = alloc_any(h, d, flags, chain);
     if (!p) {
+        bool policy = !contig && !chain && h->free_blocks >= d;
         h->failed++;
-        _catena_err(h, h->chaining || h->free_blocks < d ? CATENA_ENOMEM
-                                                         : CATENA_ENOCHAIN,
-                    NULL, fn);
+        _catena_err(h, policy ? CATENA_ENOCHAIN : CATENA_ENOMEM, NULL, fn);
         return NULL;
     }
     h->gc.since += d;
     if ((flags & CATENA_ZERO) || must_zero(h, flags))
         zero_object(h, p);
     return p;
+}
+
+void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
+{
+    static const char fn[] = "catena_alloc";
+    bool bad = (flags & ~(FLAG_MASK | (unsigned)CATENA_ZERO)) ||
+               ((flags & CATENA_FINAL) && (flags & CATENA_NOCOLLECT));
+    if (bad && !bad_heap(h)) {
+        _catena_err(h, CATENA_EINVAL, NULL, fn);
+        return NULL;
+    }
+    return new_object(h, n, flags, false, fn);
 }
 
 void *catena_alloc(catena_heap_t *h, size_t n)
@@ -464,29 +476,8 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
 {
     static const char fn[] = "catena_realloc_contig";
     size_t i;
-    if (!obj) {
-        size_t d = blocks(n);
-        void *p = NULL;
-        if (bad_heap(h)) {
-            _catena_err(h, CATENA_ECORRUPT, NULL, fn);
-        } else if (n == 0 || d > CATENA_MAX_BLOCKS) {
-            _catena_err(h, CATENA_ESIZE, NULL, fn);
-        } else if (!locked(h, NULL, fn)) {
-            _catena_gc_threshold(h, CATENA_NIL);
-            p = alloc_contig(h, d, 0);
-            if (!p && _catena_gc_auto(h, CATENA_NIL))
-                p = alloc_contig(h, d, 0);
-            if (!p)
-                _catena_err(h, CATENA_ENOMEM, NULL, fn);
-            else
-                h->gc.since += d;
-            if (p && must_zero(h, 0))
-                memset(p, 0, d * B);
-        }
-        if (!p && !bad_heap(h))
-            h->failed++;
-        return p;
-    }
+    if (!obj)
+        return new_object(h, n, 0, true, fn);
     if (_catena_handle(h, obj, fn, &i) || locked(h, obj, fn))
         return NULL;
     size_t d1 = blocks(n);

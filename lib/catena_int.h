@@ -296,7 +296,13 @@ void _catena_gc_init(catena_heap_t *h);
  * (or NIL) alive; true if one ran. */
 bool _catena_gc_auto(catena_heap_t *h, size_t keep);
 /* The same, only once the allocation threshold is reached. */
-void _catena_gc_threshold(catena_heap_t *h, size_t keep);
+/* Collect when the allocation threshold is reached; inline because every
+ * allocation asks and the answer is almost always no. */
+static inline void _catena_gc_threshold(catena_heap_t *h, size_t keep)
+{
+    if (h->gc.threshold && h->gc.since >= h->gc.threshold)
+        _catena_gc_auto(h, keep);
+}
 /* Scan the calling thread's callee-saved registers as roots.  Hosted
  * builds use setjmp; bare-metal ports override the weak default (a no-op:
  * catena_collect then relies on the compiler spilling registers to the

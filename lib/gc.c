@@ -295,11 +295,11 @@ static bool take_hit(struct gc_state *g, size_t e)
 static void resolve_hits(catena_heap_t *h)
 {
     struct gc_state *g = &h->gc;
-    size_t todo = g->unmarked_chains;
-    for (size_t i = 0; i < h->nblocks && todo && g->nhits; i++) {
+    size_t chains_left = g->unmarked_chains;
+    for (size_t i = 0; i < h->nblocks && chains_left && g->nhits; i++) {
         if (st(h, i) != ST_CHAIN)
             continue;
-        todo--;
+        chains_left--;
         struct leaves w;
         size_t s, n;
         bool owner = false;
@@ -548,13 +548,6 @@ bool _catena_gc_auto(catena_heap_t *h, size_t keep)
         catena_collect(h);
     g->keep = old;
     return true;
-}
-
-void _catena_gc_threshold(catena_heap_t *h, size_t keep)
-{
-    struct gc_state *g = &h->gc;
-    if (g->threshold && g->since >= g->threshold)
-        _catena_gc_auto(h, keep);
 }
 
 /* ---- configuration ------------------------------------------------------- */

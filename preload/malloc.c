@@ -178,20 +178,23 @@ static void *realloc_any(void *p, size_t n)
 
 /* ---- exported entry points ---------------------------------------------------- */
 
-SHIM_EXPORT void *malloc(size_t n)
+/* The one path of every allocating entry point: op is the trace op
+ * (MALLOC, CALLOC or MEMALIGN), align the alignment for MEMALIGN. */
+static void *alloc_entry(int op, size_t n, size_t align)
 {
-    if (!ready() || n > PTRDIFF_MAX) {
+    if (!ready() || n > PTRDIFF_MAX || align > PTRDIFF_MAX) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p;
-    if (shim_tracing) {
+    bool tracing = shim_tracing;
+    if (tracing)
         trace_lock();
-        p = alloc_any(n, 0);
-        trace_alloc(CATENA_TR_MALLOC, p, n, 0);
+    void *p = op == CATENA_TR_MEMALIGN
+                  ? memalign_any(align, n)
+                  : alloc_any(n, op == CATENA_TR_CALLOC ? CATENA_ZERO : 0);
+    if (tracing) {
+        trace_alloc(op, p, n, align);
         trace_unlock();
-    } else {
-        p = alloc_any(n, 0);
     }
     if (!p)
         errno = ENOMEM;
@@ -199,26 +202,19 @@ SHIM_EXPORT void *malloc(size_t n)
     return p;
 }
 
+SHIM_EXPORT void *malloc(size_t n)
+{
+    return alloc_entry(CATENA_TR_MALLOC, n, 0);
+}
+
 SHIM_EXPORT void *calloc(size_t k, size_t n)
 {
     size_t t;
-    if (!ready() || __builtin_mul_overflow(k, n, &t) || t > PTRDIFF_MAX) {
+    if (__builtin_mul_overflow(k, n, &t)) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p;
-    if (shim_tracing) {
-        trace_lock();
-        p = alloc_any(t, CATENA_ZERO);
-        trace_alloc(CATENA_TR_CALLOC, p, t, 0);
-        trace_unlock();
-    } else {
-        p = alloc_any(t, CATENA_ZERO);
-    }
-    if (!p)
-        errno = ENOMEM;
-    count_op();
-    return p;
+    return alloc_entry(CATENA_TR_CALLOC, t, 0);
 }
 
 SHIM_EXPORT void free(void *p)
@@ -280,23 +276,7 @@ SHIM_EXPORT void *reallocarray(void *p, size_t k, size_t n)
 /* align: a power of two (checked by the callers). */
 static void *aligned(size_t align, size_t n)
 {
-    if (!ready() || n > PTRDIFF_MAX || align > PTRDIFF_MAX) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p;
-    if (shim_tracing) {
-        trace_lock();
-        p = memalign_any(align, n);
-        trace_alloc(CATENA_TR_MEMALIGN, p, n, align);
-        trace_unlock();
-    } else {
-        p = memalign_any(align, n);
-    }
-    if (!p)
-        errno = ENOMEM;
-    count_op();
-    return p;
+    return alloc_entry(CATENA_TR_MEMALIGN, n, align);
 }
 
 static bool pow2(size_t a) { return a && !(a & (a - 1)); }
