@@ -267,6 +267,17 @@ struct seg {
     size_t lo;    /* object block offset where it begins */
     size_t hi;    /* ... and ends (exclusive) */
 };
+/* Walks a chain's extents in object order, O(1) amortised a step:
+ * for (_catena_spine_iter(&w, root); _catena_spine_next(h, &w, &s, &n);) */
+struct spine_iter {
+    size_t root, prev_cum;
+    size_t node[MAX_DEPTH];
+    unsigned pos[MAX_DEPTH];
+    int sp;
+};
+void _catena_spine_iter(struct spine_iter *w, size_t root);
+bool _catena_spine_next(const catena_heap_t *h, struct spine_iter *w,
+                        size_t *start, size_t *len);
 size_t _catena_spine_total(const catena_heap_t *h, size_t root);
 unsigned _catena_spine_flags(const catena_heap_t *h, size_t root);
 void _catena_spine_set_flags(catena_heap_t *h, size_t root, unsigned f);

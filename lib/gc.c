@@ -85,55 +85,6 @@ void _catena_gc_init(catena_heap_t *h)
     g->keep = CATENA_NIL;
 }
 
-/* ---- the extents of a chained object ----------------------------------- */
-
-/* Depth-first walk of a spine's leaves, in object order.  Extent lengths
- * come from consecutive cumulative counts. */
-struct leaves {
-    size_t root, prev_cum;
-    size_t node[MAX_DEPTH];
-    unsigned pos[MAX_DEPTH];
-    int sp;
-};
-
-static void leaves_init(struct leaves *w, size_t root)
-{
-    w->root = root;
-    w->prev_cum = 0;
-    w->node[0] = root;
-    w->pos[0] = 0;
-    w->sp = 0;
-}
-
-static bool leaves_next(const catena_heap_t *h, struct leaves *w,
-                        size_t *start, size_t *len)
-{
-    while (w->sp >= 0) {
-        size_t node = w->node[w->sp];
-        unsigned i = w->pos[w->sp];
-        const struct ent *e = ents(h, w->root, node);
-        if (i == cap_of(w->root, node) || e[i].idx == CATENA_NIL) {
-            w->sp--;
-            continue;
-        }
-        w->pos[w->sp]++;
-        size_t c = e[i].idx;
-        if (st(h, c) == ST_EXT) {
-            size_t cum = e[i].cum & CATENA_CUM_MASK;
-            *start = c;
-            *len = cum - w->prev_cum;
-            w->prev_cum = cum;
-            return true;
-        }
-        if (w->sp + 1 < MAX_DEPTH) {
-            w->sp++;
-            w->node[w->sp] = c;
-            w->pos[w->sp] = 0;
-        }
-    }
-    return false;
-}
-
 /* ---- mark ---------------------------------------------------------------- */
 
 static void resolve_hits(catena_heap_t *h);
@@ -236,9 +187,9 @@ static void scan_words(catena_heap_t *h, const void *p, size_t bytes)
 static void scan_obj(catena_heap_t *h, size_t i)
 {
     if (ST_IS_CHAIN(st(h, i))) {
-        struct leaves w;
+        struct spine_iter w;
         size_t s, n;
-        for (leaves_init(&w, i); leaves_next(h, &w, &s, &n);)
+        for (_catena_spine_iter(&w, i); _catena_spine_next(h, &w, &s, &n);)
             scan_words(h, blk(h, s), n * B);
     } else {
         scan_words(h, blk(h, i), _catena_run_length(h, i) * B);
@@ -300,10 +251,10 @@ static void resolve_hits(catena_heap_t *h)
         if (st(h, i) != ST_CHAIN)
             continue;
         chains_left--;
-        struct leaves w;
+        struct spine_iter w;
         size_t s, n;
         bool owner = false;
-        for (leaves_init(&w, i); leaves_next(h, &w, &s, &n);)
+        for (_catena_spine_iter(&w, i); _catena_spine_next(h, &w, &s, &n);)
             owner |= take_hit(g, s);
         if (owner)
             mark(h, i);

@@ -115,6 +115,45 @@ bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
     return false;
 }
 
+void _catena_spine_iter(struct spine_iter *w, size_t root)
+{
+    w->root = root;
+    w->prev_cum = 0;
+    w->node[0] = root;
+    w->pos[0] = 0;
+    w->sp = 0;
+}
+
+/* Depth first; an extent's length is the step between consecutive
+ * cumulative counts. */
+bool _catena_spine_next(const catena_heap_t *h, struct spine_iter *w,
+                        size_t *start, size_t *len)
+{
+    while (w->sp >= 0) {
+        size_t node = w->node[w->sp];
+        unsigned i = w->pos[w->sp];
+        const struct ent *e = ents(h, w->root, node);
+        if (i == cap_of(w->root, node) || e[i].idx == CATENA_NIL) {
+            w->sp--;
+            continue;
+        }
+        w->pos[w->sp]++;
+        size_t c = e[i].idx;
+        if (st(h, c) == ST_EXT) {
+            *start = c;
+            *len = cum(&e[i]) - w->prev_cum;
+            w->prev_cum = cum(&e[i]);
+            return true;
+        }
+        if (w->sp + 1 < MAX_DEPTH) {
+            w->sp++;
+            w->node[w->sp] = c;
+            w->pos[w->sp] = 0;
+        }
+    }
+    return false;
+}
+
 /* The rightmost path: path[0] = root .. path[d] = the lowest node. */
 static int right_path(const catena_heap_t *h, size_t root, size_t *path)
 {
