@@ -169,6 +169,17 @@ static void zero_object(catena_heap_t *h, void *obj)
         memset(p, 0, n);
 }
 
+static bool is_chain(const catena_heap_t *h, size_t i)
+{
+    return ST_IS_CHAIN(st(h, i));
+}
+
+static unsigned obj_flags(const catena_heap_t *h, size_t i)
+{
+    return is_chain(h, i) ? _catena_spine_flags(h, i)
+                          : _catena_state_flags(st(h, i));
+}
+
 /* Zero blocks [from, to) of object `obj` (after a grow). */
 static void zero_blocks(catena_heap_t *h, void *obj, size_t from, size_t to)
 {
@@ -180,6 +191,15 @@ static void zero_blocks(catena_heap_t *h, void *obj, size_t from, size_t to)
         memset(p, 0, avail);
         off += avail;
     }
+}
+
+/* Bookkeeping after object r grew from d0 to d1 blocks: the collector's
+ * threshold count, and zeroing of the new blocks when it asks for it. */
+static void grown(catena_heap_t *h, size_t r, size_t d0, size_t d1)
+{
+    h->gc.since += d1 - d0;
+    if (must_zero(h, obj_flags(h, r)))
+        zero_blocks(h, blk(h, r), d0, d1);
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -307,16 +327,7 @@ int catena_free(catena_heap_t *h, void *obj)
 
 /* ---- resize -------------------------------------------------------------- */
 
-static bool is_chain(const catena_heap_t *h, size_t i)
-{
-    return ST_IS_CHAIN(st(h, i));
-}
 
-static unsigned obj_flags(const catena_heap_t *h, size_t i)
-{
-    return is_chain(h, i) ? _catena_spine_flags(h, i)
-                          : _catena_state_flags(st(h, i));
-}
 
 /* A chain left with one extent becomes contiguous again. */
 static size_t unchain_if_single(catena_heap_t *h, size_t root)
@@ -436,11 +447,8 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
         _catena_err(h, h->chaining ? CATENA_ENOMEM : CATENA_ENOCHAIN, obj, fn);
         return NULL;
     }
-    if (d1 > d0) {
-        h->gc.since += d1 - d0;
-        if (must_zero(h, obj_flags(h, r)))
-            zero_blocks(h, blk(h, r), d0, d1);
-    }
+    if (d1 > d0)
+        grown(h, r, d0, d1);
     size_t used = h->nblocks - h->free_blocks;
     if (used > h->peak_used)
         h->peak_used = used;
@@ -493,10 +501,7 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
             return blk(h, shrink(h, i, d0, d1));
         if (end < h->nblocks && st(h, end) == ST_FREE &&
             run_at(h, end)->len >= d1 - d0) {
-            grow(h, i, d0, d1);
-            h->gc.since += d1 - d0;
-            if (must_zero(h, obj_flags(h, i)))
-                memset((unsigned char *)obj + d0 * B, 0, (d1 - d0) * B);
+            grown(h, grow(h, i, d0, d1), d0, d1);
             return obj;
         }
     }
