@@ -478,8 +478,8 @@ static void report(void)
     ln_str(&l, " objects in ");
     ln_kib(&l, g.pages * shim_page);
     ln_str(&l, " (");
-    ln_dec(&l, g.mapped_extents);
-    ln_str(&l, " extents), peak ");
+    ln_dec(&l, g.moves);
+    ln_str(&l, " moved by realloc), peak ");
     ln_kib(&l, g.peak_pages * shim_page);
     if (g.pool_pages) {
         ln_str(&l, ", fixed pool ");
