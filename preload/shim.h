@@ -12,8 +12,8 @@
  *   malloc.c   the exported malloc family, init, fork, exit report
  *
  * Lock order (fork's prepare handler takes them all in this order):
- *   tcache registry -> trace -> slot 0..NSLOTS-1 -> large -> meta slot
- *   -> arena creation.
+ *   tcache registry -> trace -> slot 0..NSLOTS-1 -> large -> arena
+ *   creation.
  * No path takes an earlier lock while holding a later one.
  */
 #ifndef CATENA_SHIM_H
@@ -83,10 +83,11 @@ SHIM_HIDDEN _Noreturn void shim_die(const char *what);
 
 /* Pages straight from the kernel: the shim's only source of memory. */
 SHIM_HIDDEN void *shim_map(size_t bytes);
-/* len bytes aligned to align (a power of two; below a page: a page): tries a plain mapping, and
- * when it is not aligned maps len + align - page and cuts the ends off
- * (so under RLIMIT_AS it may need that much for a moment).  noreserve:
- * MAP_NORESERVE.  NULL on failure. */
+/* len bytes aligned to align (a power of two; below it a page): a plain
+ * mapping when that comes out aligned, else
+ * len + align - page mapped and its ends cut off (so under RLIMIT_AS it
+ * may need that much for a moment).  noreserve: MAP_NORESERVE.  NULL on
+ * failure. */
 SHIM_HIDDEN void *shim_map_aligned(size_t len, size_t align, bool noreserve);
 SHIM_HIDDEN void shim_unmap(void *p, size_t bytes);
 extern size_t shim_page SHIM_HIDDEN;
@@ -129,8 +130,8 @@ SHIM_HIDDEN void tcache_child_fork(void);
 SHIM_HIDDEN void tcache_flush_mine(void);
 SHIM_HIDDEN void small_lock_all(void);
 SHIM_HIDDEN void small_unlock_all(bool child);
-SHIM_HIDDEN void small_lock_meta(void); /* meta slot + arena creation */
-SHIM_HIDDEN void small_unlock_meta(bool child);
+SHIM_HIDDEN void small_lock_arenas(void); /* arena creation */
+SHIM_HIDDEN void small_unlock_arenas(bool child);
 struct small_totals {
     size_t arenas, blocks, free_blocks, used_blocks, objects, free_runs,
         largest_run;
@@ -139,9 +140,6 @@ struct small_totals {
 };
 SHIM_HIDDEN void small_totals(struct small_totals *t);
 SHIM_HIDDEN size_t small_live_bytes(void);
-/* The internal heap for the shim's own metadata (the per-thread caches). */
-SHIM_HIDDEN void *meta_alloc(size_t n);
-SHIM_HIDDEN void meta_free(void *p);
 
 /* ---- large.c ---------------------------------------------------------- */
 SHIM_HIDDEN bool large_init(void);

@@ -13,8 +13,7 @@
  * Threads: arenas are grouped in NSLOTS slots, each with one lock; thread
  * t allocates from slot t % NSLOTS, and a free or realloc takes the lock
  * of the slot that owns the pointer's arena (cross-thread frees are just
- * frees under another slot's lock).  Slot NSLOTS is the shim's own
- * metadata heap.
+ * frees under another slot's lock).
  *
  * Per-thread caches (CATENA_TCACHE, on by default): a thread keeps freed
  * objects of up to TC_CLASSES blocks in LIFO lists by size in blocks and
@@ -47,8 +46,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 #define NSLOTS 32
-#define META NSLOTS
 #define ARENA_MAGIC 0x61726e61u
 #define ALIAS_TAG ((uintptr_t)0x5a17a11a5e7ca7e5u)
 #define HDR 64 /* struct arena, rounded so the heap starts aligned */
@@ -70,12 +72,13 @@ struct slot {
     uint64_t trims, trimmed; /* trim passes, bytes madvised */
 } __attribute__((aligned(64)));
 
-static struct slot slots[NSLOTS + 1];
+static struct slot slots[NSLOTS];
 static size_t asz, bsize;
 /* Bit i set: an arena starts at i * asz.  Set once, never cleared (an
  * arena is never unmapped); covers the addresses below 2^ADDR_BITS. */
 static _Atomic uint64_t *arena_bits;
 static size_t arena_slots;
+static unsigned char *last_arena; /* the latest arena (arena_lock) */
 #define ADDR_BITS (sizeof(void *) == 8 ? 48 : 32)
 static shim_lock_t arena_lock;
 static bool track; /* keep slot->live (stats, fixed arena) */
@@ -228,6 +231,34 @@ static inline void trim_note_free(struct slot *s, struct arena *a, size_t k)
     trim_check(s, a);
 }
 
+/* asz bytes at exactly `at`, or NULL. */
+static unsigned char *map_at(unsigned char *at)
+{
+    void *r = mmap(at, asz, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                       MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (r == at)
+        return at;
+    if (r != MAP_FAILED) /* a kernel without MAP_FIXED_NOREPLACE */
+        munmap(r, asz);
+    return NULL;
+}
+
+/* The mapping of a new arena (arena_lock held): right below or above the
+ * last one when that is free (top-down or bottom-up placement leaves it
+ * so): aligned without over-mapping, which under RLIMIT_AS would need
+ * twice the room. */
+static unsigned char *map_arena(void)
+{
+    unsigned char *at = NULL;
+    if (last_arena && (uintptr_t)last_arena > asz)
+        at = map_at(last_arena - asz);
+    if (!at && last_arena)
+        at = map_at(last_arena + asz);
+    return at ? at : shim_map_aligned(asz, asz, true);
+}
+
 /* A fresh arena for slot s (its lock held). */
 static struct arena *new_arena(struct slot *s)
 {
@@ -237,8 +268,9 @@ static struct arena *new_arena(struct slot *s)
     /* MAP_NORESERVE: untouched blocks are not charged (as the PROT_NONE
      * reservation they replace was not); the state bytes, in a mapping of
      * their own (the heaps keep the layout catena was tuned with) */
-    unsigned char *at = shim_map_aligned(asz, asz, true);
-    unsigned char *st = at ? shim_map_aligned(mapsz, shim_page, true) : NULL;
+    unsigned char *at = map_arena();
+    unsigned char *st =
+        at ? shim_map_aligned(mapsz, shim_page, true) : NULL;
     size_t i = (uintptr_t)at >> ashift;
     if (st && i < arena_slots &&
         catena_init(at + HDR, asz - HDR, &h) == CATENA_OK) {
@@ -248,6 +280,7 @@ static struct arena *new_arena(struct slot *s)
         a->slot = (uint32_t)(s - slots);
         a->h = h;
         a->states = st;
+        last_arena = at;
         a->next = s->first;
         s->first = a;
         atomic_fetch_or_explicit(&arena_bits[i / 64], (uint64_t)1 << (i % 64),
@@ -350,6 +383,10 @@ static void tc_idle(struct tcache *tc)
     atomic_store_explicit(&tc->busy, 0, memory_order_release);
 }
 
+/* A cache is a mapping of its own (shim_map): a heap for the shim's own
+ * records would cost an arena of address space. */
+static void tc_del(struct tcache *tc) { shim_unmap(tc, sizeof *tc); }
+
 /* Give a detached list of cached objects back to catena, taking each
  * owning slot's lock once per run of objects from the same slot. */
 static void flush_list(void *list)
@@ -424,7 +461,7 @@ static void tc_destroy(void *v)
     reg_unlink(tc);
     shim_unlock(&reg_lock);
     atomic_fetch_sub(&slot_threads[tc->slot], 1);
-    meta_free(tc);
+    tc_del(tc);
 }
 
 /* The calling thread's cache, made on first use; NULL: none. */
@@ -443,7 +480,7 @@ static struct tcache *tc_get_slow(void)
     }
     if (atomic_load(&tc_key_state) != 1)
         return NULL;
-    struct tcache *tc = meta_alloc(sizeof *tc);
+    struct tcache *tc = shim_map(sizeof *tc);
     if (!tc)
         return NULL;
     memset(tc, 0, sizeof *tc);
@@ -466,7 +503,7 @@ static struct tcache *tc_get_slow(void)
     tc->slot = best;
     if (pthread_setspecific(tc_key, tc) != 0) {
         atomic_fetch_sub(&slot_threads[best], 1);
-        meta_free(tc);
+        tc_del(tc);
         return NULL;
     }
     shim_lock(&reg_lock);
@@ -609,19 +646,11 @@ void tcache_child_fork(void)
         reg_unlink(tc);
         if (!atomic_load(&tc->busy)) {
             tc_flush_all(tc);
-            meta_free(tc);
+            tc_del(tc);
         }
     }
     if (mine && mine != TC_DEAD)
         atomic_store(&slot_threads[mine->slot], 1);
-}
-
-void *meta_alloc(size_t n)
-{
-    shim_lock(&slots[META].lock);
-    void *p = alloc_in(&slots[META], n, 0);
-    shim_unlock(&slots[META].lock);
-    return p;
 }
 
 void *small_memalign(size_t align, size_t n)
@@ -725,12 +754,6 @@ void small_free(void *p, const char *fn)
     free_in(a, p, fn);
 }
 
-void meta_free(void *p)
-{
-    if (p)
-        free_in(arena_of(p), p, "meta_free");
-}
-
 size_t small_size(const void *p, const char *fn)
 {
     struct arena *a = arena_of(p);
@@ -823,7 +846,7 @@ static void check_fail(catena_heap_t *h)
 
 void small_check(void)
 {
-    for (size_t i = 0; i <= NSLOTS; i++) {
+    for (size_t i = 0; i < NSLOTS; i++) {
         shim_lock(&slots[i].lock);
         for (struct arena *a = slots[i].first; a; a = a->next)
             if (catena_check(a->h))
@@ -844,27 +867,17 @@ void small_unlock_all(bool child)
         child ? shim_lock_reset(&slots[i].lock) : shim_unlock(&slots[i].lock);
 }
 
-void small_lock_meta(void)
-{
-    shim_lock(&slots[META].lock);
-    shim_lock(&arena_lock);
-}
+void small_lock_arenas(void) { shim_lock(&arena_lock); }
 
-void small_unlock_meta(bool child)
+void small_unlock_arenas(bool child)
 {
-    if (child) {
-        shim_lock_reset(&arena_lock);
-        shim_lock_reset(&slots[META].lock);
-    } else {
-        shim_unlock(&arena_lock);
-        shim_unlock(&slots[META].lock);
-    }
+    child ? shim_lock_reset(&arena_lock) : shim_unlock(&arena_lock);
 }
 
 size_t small_live_bytes(void)
 {
     size_t n = 0;
-    for (size_t i = 0; i <= NSLOTS; i++) /* racy on purpose: a report */
+    for (size_t i = 0; i < NSLOTS; i++) /* racy on purpose: a report */
         n += *(volatile size_t *)&slots[i].live;
     return n;
 }
@@ -872,7 +885,7 @@ size_t small_live_bytes(void)
 void small_totals(struct small_totals *t)
 {
     memset(t, 0, sizeof *t);
-    for (size_t i = 0; i <= NSLOTS; i++) {
+    for (size_t i = 0; i < NSLOTS; i++) {
         shim_lock(&slots[i].lock);
         for (struct arena *a = slots[i].first; a; a = a->next) {
             struct catena_stats st;

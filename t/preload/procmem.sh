@@ -1,0 +1,40 @@
+#!/bin/sh
+# Large objects behave like process memory, and the shim holds no
+# descriptor a program can close or reuse (issue 9): t/preload/procmem.c
+# under the shim, and under glibc where the two are compared.
+. "${top_srcdir:-$(dirname "$0")/../..}/t/preload/common.sh"
+prog=$top_builddir/t/preload/procmem
+[ -x "$prog" ] || fail "$prog not built"
+[ -x "$top_builddir/t/preload/.libs/procmem" ] && prog=$top_builddir/t/preload/.libs/procmem
+
+# A daemon's close-everything-then-open: the file keeps every byte.
+$RUN "$prog" closeall "$TMP/data.bin" || fail "closeall"
+$RUN "$prog" closefrom "$TMP/data.bin" || fail "closefrom / close_range / dup2"
+
+# No descriptor beyond the program's own (same list as under glibc).
+glibc=$("$prog" fds) || fail "fds (glibc)"
+shim=$($RUN "$prog" fds) || fail "fds (shim)"
+[ "$shim" = "$glibc" ] || fail "descriptors under the shim: '$shim', under glibc: '$glibc'"
+
+# RLIMIT_FSIZE does not apply to memory (glibc: no SIGXFSZ either).
+(ulimit -f 1024 && $RUN "$prog" fsize) || fail "fsize under ulimit -f 1024"
+
+# RLIMIT_AS: at least 90 % of what glibc reaches, for 1 MiB objects (large)
+# and for 1000-byte ones (small).
+for size in 1048576 1000; do
+    g=$(ulimit -v 1000000 && "$prog" asfill $size) || fail "asfill $size (glibc)"
+    s=$(ulimit -v 1000000 && $RUN "$prog" asfill $size) || fail "asfill $size (shim)"
+    echo "ulimit -v 1000000, $size-byte objects: glibc $g MiB, shim $s MiB"
+    [ $((s * 10)) -ge $((g * 9)) ] || fail "shim reaches $s MiB, glibc $g"
+done
+
+$RUN "$prog" madvise || fail "madvise"
+
+# fork with 256 MiB of large objects: copy-on-write (counted in the child),
+# and no stall that grows with live bytes: fork takes at most a few times
+# glibc's time for the same program (a copy of 256 MiB would take ~100x).
+g=$("$prog" fork 256) || fail "fork (glibc)"
+s=$($RUN "$prog" fork 256) || fail "fork (shim)"
+echo "fork with 256 MiB live: glibc $g us, shim $s us"
+[ "$s" -le $((g * 5 + 20000)) ] || fail "fork under the shim: $s us, glibc $g us"
+echo "procmem: all cases pass"
