@@ -10,6 +10,12 @@ prog=$top_builddir/t/preload/procmem
 # A daemon's close-everything-then-open: the file keeps every byte.
 $RUN "$prog" closeall "$TMP/data.bin" || fail "closeall"
 $RUN "$prog" closefrom "$TMP/data.bin" || fail "closefrom / close_range / dup2"
+# The same while recording a trace (CATENA_TRACE keeps no descriptor either):
+# the program's file intact, the trace complete and valid.
+CATENA_TRACE="$TMP/closeall.trace" $RUN "$prog" closeall "$TMP/data.bin" ||
+    fail "closeall while tracing"
+"$top_builddir/t/preload/trace_check" "$TMP/closeall.trace" ||
+    fail "trace of closeall invalid"
 
 # No descriptor beyond the program's own (same list as under glibc).
 glibc=$("$prog" fds) || fail "fds (glibc)"
