@@ -86,8 +86,8 @@ static size_t pages_of(size_t n)
  * program may have mprotect'ed or madvise'd part of it, which splits a
  * mapping, and mremap moves one mapping at a time): a piece that fails
  * is halved until it lies in one mapping.  O(mappings x log pages) calls.
- * false (nothing lost: what moved is at w) only when the kernel refuses
- * a single page. */
+ * false when the kernel refuses a single page or fails otherwise (e.g.
+ * vm.max_map_count): the pieces moved so far are at w, the rest at v. */
 static bool move_pages(unsigned char *v, unsigned char *w, size_t len)
 {
     size_t off = 0;
@@ -124,9 +124,10 @@ static unsigned char *grow_mapping(unsigned char *v, size_t old, size_t len)
     unsigned char *w = shim_map_aligned(len, shim_page, false);
     if (!w)
         return NULL;
-    if (!move_pages(v, w, old)) {
+    /* Half an object in each range cannot be given back to the program,
+     * and copying is what this allocator does not do: stop loudly. */
+    if (!move_pages(v, w, old))
         shim_die("realloc: the kernel refused to move a large object's pages");
-    }
     return w;
 }
 
