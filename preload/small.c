@@ -159,12 +159,18 @@ static inline struct arena *arena_at(const void *p)
     return (struct arena *)((uintptr_t)p >> ashift << ashift);
 }
 
-static struct arena *arena_of(const void *p)
+/* The arena of p, known to pass small_owns (the entry points' contract,
+ * shim.h); NULL if its header is not an arena's. */
+static struct arena *arena_owned(const void *p)
 {
-    if (!small_owns(p))
-        return NULL;
     struct arena *a = arena_at(p);
     return a->magic == ARENA_MAGIC ? a : NULL;
+}
+
+/* The arena of any pointer, or NULL. */
+static struct arena *arena_of(const void *p)
+{
+    return small_owns(p) ? arena_owned(p) : NULL;
 }
 
 /* ---- giving free pages back (CATENA_TRIM) --------------------------------
@@ -727,7 +733,7 @@ static void free_in(struct arena *a, void *p, const char *fn)
 
 void small_free(void *p, const char *fn)
 {
-    struct arena *a = arena_of(p);
+    struct arena *a = arena_owned(p);
     if (!a) {
         shim_fault(fn, fault_name(CATENA_EFOREIGN), p);
         return;
@@ -756,7 +762,7 @@ void small_free(void *p, const char *fn)
 
 size_t small_size(const void *p, const char *fn)
 {
-    struct arena *a = arena_of(p);
+    struct arena *a = arena_owned(p);
     size_t n = 0;
     int e = CATENA_EFOREIGN;
     if (a) {
@@ -781,7 +787,7 @@ size_t small_size(const void *p, const char *fn)
 
 void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
 {
-    struct arena *a = arena_of(p);
+    struct arena *a = arena_owned(p);
     *bad = false;
     if (!a) {
         *bad = true;
