@@ -37,10 +37,12 @@ done
 $RUN "$prog" madvise || fail "madvise"
 
 # fork with 256 MiB of large objects: copy-on-write (counted in the child),
-# and no stall that grows with live bytes: fork takes at most a few times
-# glibc's time for the same program (a copy of 256 MiB would take ~100x).
+# and no stall that grows with live bytes: fork takes at most 10 times
+# glibc's time for the same program plus 100 ms (generous: the machine is
+# shared; the copy of the memfd design took 2.9 s, ~200x glibc's; a copy
+# of any kind is caught by the child's count anyway).
 g=$("$prog" fork 256) || fail "fork (glibc)"
 s=$($RUN "$prog" fork 256) || fail "fork (shim)"
 echo "fork with 256 MiB live: glibc $g us, shim $s us"
-[ "$s" -le $((g * 5 + 20000)) ] || fail "fork under the shim: $s us, glibc $g us"
+[ "$s" -le $((g * 10 + 100000)) ] || fail "fork under the shim: $s us, glibc $g us"
 echo "procmem: all cases pass"
