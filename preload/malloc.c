@@ -385,12 +385,12 @@ static void fork_prepare(void)
     trace_lock();
     small_lock_all();
     large_prepare_fork();
-    small_lock_meta();
+    small_lock_arenas();
 }
 
 static void fork_parent(void)
 {
-    small_unlock_meta(false);
+    small_unlock_arenas(false);
     large_parent_fork(); /* waits until the child has its own pages */
     small_unlock_all(false);
     trace_unlock();
@@ -399,7 +399,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    small_unlock_meta(true);
+    small_unlock_arenas(true);
     small_unlock_all(true);
     shim_lock_reset(&init_lock);
     trace_child_fork();
@@ -478,8 +478,8 @@ static void report(void)
     ln_str(&l, " objects in ");
     ln_kib(&l, g.pages * shim_page);
     ln_str(&l, " (");
-    ln_dec(&l, g.mapped_extents);
-    ln_str(&l, " extents), peak ");
+    ln_dec(&l, g.moves);
+    ln_str(&l, " moved by realloc), peak ");
     ln_kib(&l, g.peak_pages * shim_page);
     if (g.pool_pages) {
         ln_str(&l, ", fixed pool ");

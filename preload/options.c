@@ -33,7 +33,8 @@ static const struct opt {
      "it needs"},
     {"CATENA_LARGE", K_SIZE, "128K",
      "threshold: smaller objects are contiguous catena runs, larger ones "
-     "are memfd pages mapped contiguously"},
+     "are private anonymous pages in one range (realloc moves, never "
+     "copies)"},
     {"CATENA_STATS", K_BOOL, "0",
      "print statistics and a one-line fragmentation summary to stderr at "
      "exit"},

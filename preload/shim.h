@@ -6,14 +6,14 @@
  *   util.c     locks, formatting without malloc, diagnostics, address map
  *   small.c    objects below the large threshold: catena heaps (chaining
  *              off) over mmap'd arenas, one group of arenas per slot
- *   large.c    objects at or above it: memfd pages mapped into one
- *              contiguous virtual range
+ *   large.c    objects at or above it: private anonymous pages in one
+ *              contiguous virtual range, moved (never copied) by realloc
  *   trace.c    CATENA_TRACE recording (format: trace.h)
  *   malloc.c   the exported malloc family, init, fork, exit report
  *
  * Lock order (fork's prepare handler takes them all in this order):
- *   tcache registry -> trace -> slot 0..NSLOTS-1 -> large -> meta slot
- *   -> arena creation.
+ *   tcache registry -> trace -> slot 0..NSLOTS-1 -> large -> arena
+ *   creation.
  * No path takes an earlier lock while holding a later one.
  */
 #ifndef CATENA_SHIM_H
@@ -83,6 +83,12 @@ SHIM_HIDDEN _Noreturn void shim_die(const char *what);
 
 /* Pages straight from the kernel: the shim's only source of memory. */
 SHIM_HIDDEN void *shim_map(size_t bytes);
+/* len bytes aligned to align (a power of two; below it a page): a plain
+ * mapping when that comes out aligned, else
+ * len + align - page mapped and its ends cut off (so under RLIMIT_AS it
+ * may need that much for a moment).  noreserve: MAP_NORESERVE.  NULL on
+ * failure. */
+SHIM_HIDDEN void *shim_map_aligned(size_t len, size_t align, bool noreserve);
 SHIM_HIDDEN void shim_unmap(void *p, size_t bytes);
 extern size_t shim_page SHIM_HIDDEN;
 
@@ -124,8 +130,8 @@ SHIM_HIDDEN void tcache_child_fork(void);
 SHIM_HIDDEN void tcache_flush_mine(void);
 SHIM_HIDDEN void small_lock_all(void);
 SHIM_HIDDEN void small_unlock_all(bool child);
-SHIM_HIDDEN void small_lock_meta(void); /* meta slot + arena creation */
-SHIM_HIDDEN void small_unlock_meta(bool child);
+SHIM_HIDDEN void small_lock_arenas(void); /* arena creation */
+SHIM_HIDDEN void small_unlock_arenas(bool child);
 struct small_totals {
     size_t arenas, blocks, free_blocks, used_blocks, objects, free_runs,
         largest_run;
@@ -134,9 +140,6 @@ struct small_totals {
 };
 SHIM_HIDDEN void small_totals(struct small_totals *t);
 SHIM_HIDDEN size_t small_live_bytes(void);
-/* The internal heap for the shim's own metadata (large.c's extents). */
-SHIM_HIDDEN void *meta_alloc(size_t n);
-SHIM_HIDDEN void meta_free(void *p);
 
 /* ---- large.c ---------------------------------------------------------- */
 SHIM_HIDDEN bool large_init(void);
@@ -155,7 +158,8 @@ SHIM_HIDDEN void large_prepare_fork(void);
 SHIM_HIDDEN void large_parent_fork(void);
 SHIM_HIDDEN void large_child_fork(void);
 struct large_totals {
-    size_t objects, pages, peak_pages, pool_pages, mapped_extents, enomem;
+    size_t objects, pages, peak_pages, pool_pages, enomem;
+    size_t moves;          /* reallocs that moved pages to a new range */
     size_t live_at_enomem; /* bytes live (small + large) at the first */
 };
 SHIM_HIDDEN void large_totals(struct large_totals *t);

@@ -1,17 +1,19 @@
 /*
  * small.c - objects below the large threshold.
  *
- * One reservation of address space holds every arena, back to back, each
- * `asz` bytes: [struct arena | catena heap (control, table, blocks)].  So a
- * pointer's arena is (p - base) / asz, an O(1) lookup that also tells
- * foreign pointers apart.  Each arena is a catena heap with chaining off:
- * C programs need contiguous objects.
+ * An arena is one mapping of `asz` bytes aligned to asz: [struct arena |
+ * catena heap (control, table, blocks)], opened when a slot needs one
+ * (nothing is reserved ahead: a program under RLIMIT_AS pays only for the
+ * arenas it uses).  One bit per asz-aligned slot of the address space
+ * says whether an arena starts there, so a pointer's arena is p rounded
+ * down to asz, an O(1) lookup that also tells foreign pointers apart.
+ * Each arena is a catena heap with chaining off: C programs need
+ * contiguous objects.
  *
  * Threads: arenas are grouped in NSLOTS slots, each with one lock; thread
  * t allocates from slot t % NSLOTS, and a free or realloc takes the lock
  * of the slot that owns the pointer's arena (cross-thread frees are just
- * frees under another slot's lock).  Slot NSLOTS is the shim's own
- * metadata heap.
+ * frees under another slot's lock).
  *
  * Per-thread caches (CATENA_TCACHE, on by default): a thread keeps freed
  * objects of up to TC_CLASSES blocks in LIFO lists by size in blocks and
@@ -44,8 +46,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 #define NSLOTS 32
-#define META NSLOTS
 #define ARENA_MAGIC 0x61726e61u
 #define ALIAS_TAG ((uintptr_t)0x5a17a11a5e7ca7e5u)
 #define HDR 64 /* struct arena, rounded so the heap starts aligned */
@@ -57,6 +62,7 @@ struct arena {
     /* CATENA_TRIM (slot lock): blocks allocated (cached objects count),
      * and their high-water mark since the last trim */
     size_t used, mark;
+    unsigned char *states; /* its state bytes (one per block) */
 };
 
 struct slot {
@@ -66,10 +72,14 @@ struct slot {
     uint64_t trims, trimmed; /* trim passes, bytes madvised */
 } __attribute__((aligned(64)));
 
-static struct slot slots[NSLOTS + 1];
-static unsigned char *base;
-static size_t reserved, asz, bsize;
-static atomic_size_t narenas;
+static struct slot slots[NSLOTS];
+static size_t asz, bsize;
+/* Bit i set: an arena starts at i * asz.  Set once, never cleared (an
+ * arena is never unmapped); covers the addresses below 2^ADDR_BITS. */
+static _Atomic uint64_t *arena_bits;
+static size_t arena_slots;
+static unsigned char *last_arena; /* the latest arena (arena_lock) */
+#define ADDR_BITS (sizeof(void *) == 8 ? 48 : 32)
 static shim_lock_t arena_lock;
 static bool track; /* keep slot->live (stats, fixed arena) */
 static size_t trim_blocks; /* CATENA_TRIM in blocks; 0: off */
@@ -98,7 +108,6 @@ struct tcache {
 static __thread struct tcache *my_tc __attribute__((tls_model("initial-exec")));
 static bool tc_on;              /* set once at init */
 static size_t mapsz;            /* state bytes per arena */
-static unsigned char *states;   /* arena i's at states + i * mapsz */
 static unsigned bshift;         /* log2 of the block size */
 static unsigned ashift;         /* log2 of the arena size */
 static atomic_uint slot_threads[NSLOTS];
@@ -122,57 +131,46 @@ bool small_init(void)
     ashift = (unsigned)__builtin_ctzl(asz);
     if (shim_opt.large > asz / 4)
         shim_opt.large = asz / 4;
-    /* As much address space as the system lets us reserve (PROT_NONE and
-     * MAP_NORESERVE cost nothing until an arena is opened). */
-    size_t want = sizeof(void *) == 8 ? (size_t)1 << 40 : (size_t)1 << 30;
-    for (; want >= 8 * asz; want /= 2) {
-        void *p = mmap(NULL, want, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p != MAP_FAILED) {
-            /* the state bytes, in a reservation of their own (the
-             * heaps keep the layout catena was tuned with) */
-            void *m = mmap(NULL, want >> bshift, PROT_NONE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-                           0);
-            if (m == MAP_FAILED) {
-                munmap(p, want);
-                continue;
-            }
-            base = p;
-            states = m;
-            reserved = want;
-            break;
-        }
-    }
+    /* 1 MiB of bits for 48-bit addresses and 32 MiB arenas; pages of it
+     * are touched only where arenas are. */
+    arena_slots = (size_t)1 << (ADDR_BITS - ashift);
+    arena_bits = shim_map_aligned((arena_slots + 63) / 64 * 8, shim_page,
+                                  true);
     track = shim_opt.stats || shim_opt.arena;
     if (shim_opt.trim)
         trim_blocks = shim_opt.trim >> bshift ? shim_opt.trim >> bshift : 1;
     tc_on = shim_opt.tcache && !shim_opt.trace && bsize >= sizeof(void *) &&
             (bsize & (bsize - 1)) == 0;
-    return base != NULL;
+    return arena_bits != NULL;
 }
 
 bool small_owns(const void *p)
 {
-    return (const unsigned char *)p >= base &&
-           (const unsigned char *)p < base + reserved;
-}
-
-static struct arena *arena_of(const void *p)
-{
-    size_t i = (size_t)((const unsigned char *)p - base) / asz;
-    if (i >= atomic_load_explicit(&narenas, memory_order_acquire))
-        return NULL;
-    struct arena *a = (struct arena *)(void *)(base + i * asz);
-    return a->magic == ARENA_MAGIC ? a : NULL;
+    size_t i = (uintptr_t)p >> ashift;
+    return i < arena_slots &&
+           (atomic_load_explicit(&arena_bits[i / 64], memory_order_acquire) >>
+                (i % 64) &
+            1);
 }
 
 /* The arena of a pointer known to be ours (cached or just allocated). */
 static inline struct arena *arena_at(const void *p)
 {
-    return (struct arena *)(void *)(base +
-                                    (((uintptr_t)p - (uintptr_t)base) >>
-                                     ashift << ashift));
+    return (struct arena *)((uintptr_t)p >> ashift << ashift);
+}
+
+/* The arena of p, known to pass small_owns (the entry points' contract,
+ * shim.h); NULL if its header is not an arena's. */
+static struct arena *arena_owned(const void *p)
+{
+    struct arena *a = arena_at(p);
+    return a->magic == ARENA_MAGIC ? a : NULL;
+}
+
+/* The arena of any pointer, or NULL. */
+static struct arena *arena_of(const void *p)
+{
+    return small_owns(p) ? arena_owned(p) : NULL;
 }
 
 /* ---- giving free pages back (CATENA_TRIM) --------------------------------
@@ -193,6 +191,7 @@ static inline struct arena *arena_at(const void *p)
  * as zero when reused, which catena does not mind (it never reads a free
  * run's interior). */
 struct trim_ctx {
+    const struct arena *a;
     uint64_t bytes;
 };
 
@@ -207,8 +206,9 @@ static void trim_range(void *ctx, void *p, size_t n)
     if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
         t->bytes += hi - lo;
     /* the state bytes of exactly these blocks, whole pages of them */
-    uintptr_t slo = (uintptr_t)states + ((lo - (uintptr_t)base) >> bshift);
-    uintptr_t shi = (uintptr_t)states + ((hi - (uintptr_t)base) >> bshift);
+    uintptr_t a = (uintptr_t)t->a, st = (uintptr_t)t->a->states;
+    uintptr_t slo = st + ((lo - a) >> bshift);
+    uintptr_t shi = st + ((hi - a) >> bshift);
     slo = (slo + pg) & ~pg;
     shi &= ~pg;
     if (shi > slo)
@@ -221,7 +221,7 @@ static inline void trim_check(struct slot *s, struct arena *a)
     size_t drop = a->mark - a->used;
     if (__builtin_expect(drop <= trim_blocks || drop <= a->used / 2, 1))
         return;
-    struct trim_ctx t = {0};
+    struct trim_ctx t = {a, 0};
     catena_free_ranges(a->h, shim_page, trim_range, &t);
     a->mark = a->used;
     s->trims++;
@@ -237,26 +237,63 @@ static inline void trim_note_free(struct slot *s, struct arena *a, size_t k)
     trim_check(s, a);
 }
 
+/* asz bytes at exactly `at`, or NULL. */
+static unsigned char *map_at(unsigned char *at)
+{
+    void *r = mmap(at, asz, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                       MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (r == at)
+        return at;
+    if (r != MAP_FAILED) /* a kernel without MAP_FIXED_NOREPLACE */
+        munmap(r, asz);
+    return NULL;
+}
+
+/* The mapping of a new arena (arena_lock held): right below or above the
+ * last one when that is free (top-down or bottom-up placement leaves it
+ * so): aligned without over-mapping, which under RLIMIT_AS would need
+ * twice the room. */
+static unsigned char *map_arena(void)
+{
+    unsigned char *at = NULL;
+    if (last_arena && (uintptr_t)last_arena > asz)
+        at = map_at(last_arena - asz);
+    if (!at && last_arena)
+        at = map_at(last_arena + asz);
+    return at ? at : shim_map_aligned(asz, asz, true);
+}
+
 /* A fresh arena for slot s (its lock held). */
 static struct arena *new_arena(struct slot *s)
 {
     shim_lock(&arena_lock);
-    size_t i = atomic_load_explicit(&narenas, memory_order_relaxed);
     struct arena *a = NULL;
     catena_heap_t *h;
-    unsigned char *at = base + i * asz;
-    if ((i + 1) * asz <= reserved &&
-        mprotect(at, asz, PROT_READ | PROT_WRITE) == 0 &&
-        mprotect(states + i * mapsz, mapsz, PROT_READ | PROT_WRITE) == 0 &&
+    /* MAP_NORESERVE: untouched blocks are not charged (as the PROT_NONE
+     * reservation they replace was not); the state bytes, in a mapping of
+     * their own (the heaps keep the layout catena was tuned with) */
+    unsigned char *at = map_arena();
+    unsigned char *st =
+        at ? shim_map_aligned(mapsz, shim_page, true) : NULL;
+    size_t i = (uintptr_t)at >> ashift;
+    if (st && i < arena_slots &&
         catena_init(at + HDR, asz - HDR, &h) == CATENA_OK) {
         catena_set_chaining(h, false);
         a = (struct arena *)(void *)at;
         a->magic = ARENA_MAGIC;
         a->slot = (uint32_t)(s - slots);
         a->h = h;
+        a->states = st;
+        last_arena = at;
         a->next = s->first;
         s->first = a;
-        atomic_store_explicit(&narenas, i + 1, memory_order_release);
+        atomic_fetch_or_explicit(&arena_bits[i / 64], (uint64_t)1 << (i % 64),
+                                 memory_order_release);
+    } else {
+        shim_unmap(at, asz);
+        shim_unmap(st, mapsz);
     }
     shim_unlock(&arena_lock);
     return a;
@@ -290,9 +327,8 @@ static void *alloc_in(struct slot *s, size_t n, unsigned flags)
 static inline _Atomic unsigned char *state_of(const struct arena *a,
                                               const void *p)
 {
-    (void)a;
-    return (_Atomic unsigned char *)states +
-           (((uintptr_t)p - (uintptr_t)base) >> bshift);
+    return (_Atomic unsigned char *)a->states +
+           (((uintptr_t)p - (uintptr_t)a) >> bshift);
 }
 
 static inline bool block_aligned(const void *p)
@@ -352,6 +388,10 @@ static void tc_idle(struct tcache *tc)
 {
     atomic_store_explicit(&tc->busy, 0, memory_order_release);
 }
+
+/* A cache is a mapping of its own (shim_map): a heap for the shim's own
+ * records would cost an arena of address space. */
+static void tc_del(struct tcache *tc) { shim_unmap(tc, sizeof *tc); }
 
 /* Give a detached list of cached objects back to catena, taking each
  * owning slot's lock once per run of objects from the same slot. */
@@ -427,7 +467,7 @@ static void tc_destroy(void *v)
     reg_unlink(tc);
     shim_unlock(&reg_lock);
     atomic_fetch_sub(&slot_threads[tc->slot], 1);
-    meta_free(tc);
+    tc_del(tc);
 }
 
 /* The calling thread's cache, made on first use; NULL: none. */
@@ -446,7 +486,7 @@ static struct tcache *tc_get_slow(void)
     }
     if (atomic_load(&tc_key_state) != 1)
         return NULL;
-    struct tcache *tc = meta_alloc(sizeof *tc);
+    struct tcache *tc = shim_map(sizeof *tc);
     if (!tc)
         return NULL;
     memset(tc, 0, sizeof *tc);
@@ -469,7 +509,7 @@ static struct tcache *tc_get_slow(void)
     tc->slot = best;
     if (pthread_setspecific(tc_key, tc) != 0) {
         atomic_fetch_sub(&slot_threads[best], 1);
-        meta_free(tc);
+        tc_del(tc);
         return NULL;
     }
     shim_lock(&reg_lock);
@@ -612,23 +652,19 @@ void tcache_child_fork(void)
         reg_unlink(tc);
         if (!atomic_load(&tc->busy)) {
             tc_flush_all(tc);
-            meta_free(tc);
+            tc_del(tc);
         }
     }
     if (mine && mine != TC_DEAD)
         atomic_store(&slot_threads[mine->slot], 1);
 }
 
-void *meta_alloc(size_t n)
-{
-    shim_lock(&slots[META].lock);
-    void *p = alloc_in(&slots[META], n, 0);
-    shim_unlock(&slots[META].lock);
-    return p;
-}
-
 void *small_memalign(size_t align, size_t n)
 {
+    /* Size 0 is 1: the aligned address may be p + align, which must lie
+     * inside the object, not at the start of the next one. */
+    if (n == 0)
+        n = 1;
     if (align <= bsize)
         return small_alloc_raw(n, 0);
     unsigned char *p = small_alloc_raw(n + align, 0);
@@ -697,7 +733,7 @@ static void free_in(struct arena *a, void *p, const char *fn)
 
 void small_free(void *p, const char *fn)
 {
-    struct arena *a = arena_of(p);
+    struct arena *a = arena_owned(p);
     if (!a) {
         shim_fault(fn, fault_name(CATENA_EFOREIGN), p);
         return;
@@ -724,15 +760,9 @@ void small_free(void *p, const char *fn)
     free_in(a, p, fn);
 }
 
-void meta_free(void *p)
-{
-    if (p)
-        free_in(arena_of(p), p, "meta_free");
-}
-
 size_t small_size(const void *p, const char *fn)
 {
-    struct arena *a = arena_of(p);
+    struct arena *a = arena_owned(p);
     size_t n = 0;
     int e = CATENA_EFOREIGN;
     if (a) {
@@ -757,7 +787,7 @@ size_t small_size(const void *p, const char *fn)
 
 void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
 {
-    struct arena *a = arena_of(p);
+    struct arena *a = arena_owned(p);
     *bad = false;
     if (!a) {
         *bad = true;
@@ -822,7 +852,7 @@ static void check_fail(catena_heap_t *h)
 
 void small_check(void)
 {
-    for (size_t i = 0; i <= NSLOTS; i++) {
+    for (size_t i = 0; i < NSLOTS; i++) {
         shim_lock(&slots[i].lock);
         for (struct arena *a = slots[i].first; a; a = a->next)
             if (catena_check(a->h))
@@ -843,27 +873,17 @@ void small_unlock_all(bool child)
         child ? shim_lock_reset(&slots[i].lock) : shim_unlock(&slots[i].lock);
 }
 
-void small_lock_meta(void)
-{
-    shim_lock(&slots[META].lock);
-    shim_lock(&arena_lock);
-}
+void small_lock_arenas(void) { shim_lock(&arena_lock); }
 
-void small_unlock_meta(bool child)
+void small_unlock_arenas(bool child)
 {
-    if (child) {
-        shim_lock_reset(&arena_lock);
-        shim_lock_reset(&slots[META].lock);
-    } else {
-        shim_unlock(&arena_lock);
-        shim_unlock(&slots[META].lock);
-    }
+    child ? shim_lock_reset(&arena_lock) : shim_unlock(&arena_lock);
 }
 
 size_t small_live_bytes(void)
 {
     size_t n = 0;
-    for (size_t i = 0; i <= NSLOTS; i++) /* racy on purpose: a report */
+    for (size_t i = 0; i < NSLOTS; i++) /* racy on purpose: a report */
         n += *(volatile size_t *)&slots[i].live;
     return n;
 }
@@ -871,7 +891,7 @@ size_t small_live_bytes(void)
 void small_totals(struct small_totals *t)
 {
     memset(t, 0, sizeof *t);
-    for (size_t i = 0; i <= NSLOTS; i++) {
+    for (size_t i = 0; i < NSLOTS; i++) {
         shim_lock(&slots[i].lock);
         for (struct arena *a = slots[i].first; a; a = a->next) {
             struct catena_stats st;

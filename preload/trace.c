@@ -3,6 +3,12 @@
  * record (format in trace.h).  Objects are named by ids, kept in an
  * address -> {id, size} map, so a replay does not depend on addresses.
  *
+ * No descriptor is kept: each flush opens the file (by its absolute path,
+ * O_APPEND), writes and closes it.  A program that closes every
+ * descriptor, or reuses the numbers, can then neither lose the trace nor
+ * receive trace records in a file of its own.  A flush is one per 64 KiB
+ * of records, so the open and close cost nothing measurable.
+ *
  * One lock, held by malloc.c around the allocator call itself when
  * tracing: then the order of records is the order of the calls, and an
  * address cannot be freed and handed out again between the call and its
@@ -25,7 +31,7 @@ _Static_assert(sizeof(struct catena_trace_rec) == 32, "trace record");
 
 bool shim_tracing SHIM_HIDDEN;
 static shim_lock_t lock;
-static int tfd = -1;
+static bool on; /* the file was created: records go to it */
 static bool final_mode;
 static uint64_t next_id = 1;
 static struct shim_amap ids;
@@ -34,19 +40,22 @@ static size_t blen;
 
 static void flush(void)
 {
+    int fd = open(shim_opt.trace, O_WRONLY | O_APPEND | O_CLOEXEC);
     size_t off = 0;
-    while (off < blen) {
-        ssize_t w = write(tfd, buf + off, blen - off);
+    while (fd >= 0 && off < blen) {
+        ssize_t w = write(fd, buf + off, blen - off);
         if (w <= 0)
             break;
         off += (size_t)w;
     }
+    if (fd >= 0)
+        close(fd);
     blen = 0;
 }
 
 static void put(const void *p, size_t n)
 {
-    if (tfd < 0)
+    if (!on)
         return;
     if (blen + n > sizeof buf)
         flush();
@@ -56,12 +65,17 @@ static void put(const void *p, size_t n)
         flush();
 }
 
-/* The path with "%p" replaced by the process id: a traced program that
- * runs others (each inherits CATENA_TRACE) needs one file per process. */
+/* The absolute path with "%p" replaced by the process id: a traced
+ * program that runs others (each inherits CATENA_TRACE) needs one file
+ * per process, and one that changes directory keeps its file. */
 static const char *expand(const char *path)
 {
     static char out[4096];
     size_t n = 0;
+    if (path[0] != '/' && getcwd(out, sizeof out / 2)) {
+        n = strlen(out);
+        out[n++] = '/';
+    }
     for (const char *s = path; *s && n + 24 < sizeof out; s++) {
         if (s[0] == '%' && s[1] == 'p') {
             struct shim_line l = {.n = 0};
@@ -82,8 +96,11 @@ void trace_init(void)
     if (!shim_opt.trace)
         return;
     shim_opt.trace = expand(shim_opt.trace);
-    tfd = open(shim_opt.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (tfd < 0) {
+    int fd = open(shim_opt.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                  0644);
+    if (fd >= 0)
+        close(fd);
+    if (fd < 0) {
         struct shim_line l = {.n = 0};
         ln_str(&l, "catena: cannot open CATENA_TRACE file ");
         ln_str(&l, shim_opt.trace);
@@ -94,6 +111,7 @@ void trace_init(void)
     memset(&h, 0, sizeof h);
     memcpy(h.magic, CATENA_TRACE_MAGIC, 8);
     h.version = CATENA_TRACE_VERSION;
+    on = true;
     put(&h, sizeof h);
     shim_tracing = true;
 }
@@ -146,7 +164,7 @@ void trace_realloc(void *p, void *q, size_t size)
 
 void trace_flush(bool final)
 {
-    if (tfd < 0)
+    if (!on)
         return;
     shim_lock(&lock);
     flush();
@@ -156,10 +174,8 @@ void trace_flush(bool final)
 
 void trace_child_fork(void)
 {
-    /* The buffer holds the parent's records: drop them, and the fd. */
-    if (tfd >= 0)
-        close(tfd);
-    tfd = -1;
+    /* The buffer holds the parent's records: drop them. */
+    on = false;
     blen = 0;
     shim_tracing = false;
     shim_lock_reset(&lock);

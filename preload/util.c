@@ -118,6 +118,33 @@ void *shim_map(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void *shim_map_aligned(size_t len, size_t align, bool noreserve)
+{
+    int fl = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
+    if (align < shim_page)
+        align = shim_page;
+    size_t extra = align - shim_page;
+    if (len > SIZE_MAX / 2 - extra)
+        return NULL;
+    unsigned char *r = mmap(NULL, len, PROT_READ | PROT_WRITE, fl, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    if (((uintptr_t)r & (align - 1)) == 0)
+        return r;
+    /* Over-map by align - page and cut the ends off. */
+    munmap(r, len);
+    r = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, fl, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    unsigned char *a =
+        (unsigned char *)(((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1));
+    if (a > r)
+        munmap(r, (size_t)(a - r));
+    if (a + len < r + len + extra)
+        munmap(a + len, (size_t)(r + len + extra - (a + len)));
+    return a;
+}
+
 void shim_unmap(void *p, size_t bytes)
 {
     if (p)

@@ -149,6 +149,67 @@ UNIT_TEST(t_alignments)
         }
 }
 
+/* Every aligned entry point: size 0, and alignments up to 1 GiB.  A
+ * size-0 object is the caller's: not the start of a neighbour, and free,
+ * realloc and malloc_usable_size work on it. */
+static void *aligned_by(unsigned fn, size_t a, size_t n)
+{
+    void *p = NULL;
+    switch (fn % 5) {
+    case 0: return posix_memalign(&p, a, n) ? NULL : p;
+    case 1: return aligned_alloc(a, n);
+    case 2: return memalign(a, n);
+    case 3: return valloc(n);
+    default: return pvalloc(n);
+    }
+}
+static size_t align_of_fn(unsigned fn, size_t a)
+{
+    return fn % 5 >= 3 ? PAGE : a;
+}
+
+/* The largest alignment tried: 1 GiB, 256 MiB in a 32-bit address space
+ * (4 threads each mapping more than one at once would not fit). */
+#define MAX_ALIGN_SHIFT (sizeof(void *) == 8 ? 30u : 28u)
+
+UNIT_TEST(t_aligned_zero)
+{
+    for (size_t a = sizeof(void *); a <= ((size_t)1 << MAX_ALIGN_SHIFT); a *= 2)
+        for (unsigned fn = 0; fn < 5; fn++)
+            for (size_t n = 0; n < 3; n++) {
+                unsigned char *before = malloc(32);
+                unsigned char *p = aligned_by(fn, a, n);
+                unsigned char *after = malloc(32);
+                UNIT_ASSERT(p && before && after);
+                UNIT_ASSERT((uintptr_t)p % align_of_fn(fn, a) == 0);
+                UNIT_ASSERT(p != before && p != after);
+                memset(before, 0x5b, 32);
+                memset(after, 0x5a, 32);
+                memset(p, 0x77, n);
+                UNIT_ASSERT(malloc_usable_size(p) >= n);
+                free(p); /* must not free a neighbour */
+                unsigned char *x = malloc(32), *y = malloc(32);
+                UNIT_ASSERT(x != before && x != after);
+                UNIT_ASSERT(y != before && y != after);
+                memset(x, 1, 32);
+                memset(y, 2, 32);
+                for (int i = 0; i < 32; i++)
+                    UNIT_ASSERT(before[i] == 0x5b && after[i] == 0x5a);
+                p = aligned_by(fn, a, n);
+                UNIT_ASSERT(p != NULL);
+                p = realloc(p, 100);
+                UNIT_ASSERT(p && malloc_usable_size(p) >= 100);
+                free(p);
+                free(x);
+                free(y);
+                free(before);
+                free(after);
+            }
+    void *q = aligned_alloc(256 * 1024, 0); /* glibc: a pointer */
+    UNIT_ASSERT(q && (uintptr_t)q % (256 * 1024) == 0);
+    free(q);
+}
+
 UNIT_TEST(t_calloc)
 {
     /* dirty memory first, so a calloc that reuses it must clear it */
@@ -347,9 +408,25 @@ static void *worker(void *arg)
         if ((s >> 20) % 200 == 0)
             n = LARGE + (s >> 40) % (4 * LARGE); /* sometimes large */
         unsigned seed = (unsigned)(s >> 50);
-        unsigned char *p = (s >> 10) % 3 ? malloc(n) : calloc(1, n);
+        unsigned char *p;
+        if ((s >> 12) % 4 == 0) { /* aligned: sizes from 0, rarely huge */
+            unsigned shift = 4 + (unsigned)((s >> 14) % 9); /* 16 B..4 KiB */
+            if ((s >> 24) % 500 == 0)
+                shift = 13 + (unsigned)((s >> 27) %
+                                        (MAX_ALIGN_SHIFT - 12)); /* 8 KiB.. */
+            if ((s >> 45) % 3 == 0)
+                n = (s >> 47) % 3; /* 0, 1, 2 */
+            unsigned fn = (unsigned)(s >> 36);
+            p = aligned_by(fn, (size_t)1 << shift, n);
+            if (p && (uintptr_t)p % align_of_fn(fn, (size_t)1 << shift))
+                return (void *)2;
+        } else {
+            p = (s >> 10) % 3 ? malloc(n) : calloc(1, n);
+        }
         if (!p)
             return (void *)1;
+        if (malloc_usable_size(p) < n)
+            return (void *)3;
         fill(p, n < 64 ? n : 64, seed);
         /* hand it to whichever thread comes next; free what we get */
         void *got = NULL;
@@ -375,7 +452,7 @@ static void *worker(void *arg)
         if (got) {
             bad |= !same(got, gsize < 64 ? gsize : 64, gseed);
             if ((s >> 8) % 4 == 0)
-                got = realloc(got, gsize * 2);
+                got = realloc(got, gsize * 2 + 1);
             free(got);
         }
         free(p);
@@ -693,7 +770,7 @@ static const unit_case cases[] = {
     UNIT_CASE(t_bad_free),     UNIT_CASE(t_threads),    UNIT_CASE(t_fork_threads),
     UNIT_CASE(t_fixed_arena),  UNIT_CASE(t_check_option),
     UNIT_CASE(t_tcache_exit),  UNIT_CASE(t_tcache_reuse),
-    UNIT_CASE(t_trim),
+    UNIT_CASE(t_trim),         UNIT_CASE(t_aligned_zero),
 };
 
 int main(int argc, char **argv)
