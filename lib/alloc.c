@@ -60,13 +60,27 @@ static bool must_zero(const catena_heap_t *h, unsigned flags)
     return (h->gc.opts & CATENA_GC_ZERO) && !(flags & CATENA_NOSCAN);
 }
 
-static void note_alloc(catena_heap_t *h)
+static void note_peak(catena_heap_t *h)
 {
     size_t used = h->nblocks - h->free_blocks;
-    h->allocs++;
-    h->objects++;
     if (used > h->peak_used)
         h->peak_used = used;
+}
+
+static void note_alloc(catena_heap_t *h)
+{
+    h->allocs++;
+    h->objects++;
+    note_peak(h);
+}
+
+/* The error of a request that found too few blocks: CATENA_ENOCHAIN when
+ * the heap's policy (chaining off) refused blocks that a chain could have
+ * used, else CATENA_ENOMEM, as catena_alloc reports in the same state. */
+static int miss(const catena_heap_t *h, size_t need, bool policy)
+{
+    return policy && !h->chaining && h->free_blocks >= need ? CATENA_ENOCHAIN
+                                                            : CATENA_ENOMEM;
 }
 
 int _catena_handle(catena_heap_t *h, const void *p, const char *where,
@@ -193,10 +207,12 @@ static void zero_blocks(catena_heap_t *h, void *obj, size_t from, size_t to)
     }
 }
 
-/* Bookkeeping after object r grew from d0 to d1 blocks: the collector's
- * threshold count, and zeroing of the new blocks when it asks for it. */
+/* Bookkeeping after object r grew from d0 to d1 blocks: the peak, the
+ * collector's threshold count, and zeroing of the new blocks when it asks
+ * for it. */
 static void grown(catena_heap_t *h, size_t r, size_t d0, size_t d1)
 {
+    note_peak(h);
     h->gc.since += d1 - d0;
     if (must_zero(h, obj_flags(h, r)))
         zero_blocks(h, blk(h, r), d0, d1);
@@ -268,9 +284,8 @@ static void *new_object(catena_heap_t *h, size_t n, unsigned flags,
     if (!p && _catena_gc_auto(h, CATENA_NIL))
         p = alloc_any(h, d, flags, chain);
     if (!p) {
-        bool policy = !contig && !chain && h->free_blocks >= d;
         h->failed++;
-        _catena_err(h, policy ? CATENA_ENOCHAIN : CATENA_ENOMEM, NULL, fn);
+        _catena_err(h, miss(h, d, !contig), NULL, fn);
         return NULL;
     }
     h->gc.since += d;
@@ -344,9 +359,11 @@ static size_t unchain_if_single(catena_heap_t *h, size_t root)
 }
 
 /* Grow object i (contiguous of d0 blocks, or a chain) to d1 blocks without
- * moving data.  Returns the handle, or NIL when the blocks are not there
- * (nothing changed). */
-static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
+ * moving data; `extend_only`: only by extending a contiguous object into
+ * the free run after it.  Returns the handle, or NIL when the blocks are
+ * not there (nothing changed). */
+static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1,
+                   bool extend_only)
 {
     bool conv = !is_chain(h, i);
     size_t need = d1 - d0;
@@ -361,7 +378,7 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
         FREE_TO_TAIL(h, end);
         return i;
     }
-    if (conv && !h->chaining)
+    if (conv && (extend_only || !h->chaining))
         return CATENA_NIL;
     size_t k = 0, k0 = conv ? 1 : _catena_spine_count(h, i);
     if (absorb < need) {
@@ -412,6 +429,22 @@ static size_t shrink(catena_heap_t *h, size_t i, size_t d0, size_t d1)
     return unchain_if_single(h, i);
 }
 
+/* The one grow path of both realloc flavours: the collector's threshold,
+ * the attempt, one automatic collection and a retry (not for extend_only:
+ * its caller moves the object next, which has its own retry), and the
+ * bookkeeping of a success.  Returns the handle or NIL. */
+static size_t grow_object(catena_heap_t *h, size_t i, size_t d0, size_t d1,
+                          bool extend_only)
+{
+    _catena_gc_threshold(h, i);
+    size_t r = grow(h, i, d0, d1, extend_only);
+    if (r == CATENA_NIL && !extend_only && _catena_gc_auto(h, i))
+        r = grow(h, i, d0, d1, false);
+    if (r != CATENA_NIL)
+        grown(h, r, d0, d1);
+    return r;
+}
+
 size_t _catena_obj_blocks(const catena_heap_t *h, size_t i)
 {
     return is_chain(h, i) ? _catena_spine_total(h, i) : run_len(h, i);
@@ -434,32 +467,23 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
     if (locked(h, obj, fn))
         return NULL;
     size_t d0 = _catena_obj_blocks(h, i), r = i;
-    if (d1 < d0) {
+    if (d1 < d0)
         r = shrink(h, i, d0, d1);
-    } else if (d1 > d0) {
-        _catena_gc_threshold(h, i);
-        r = grow(h, i, d0, d1);
-        if (r == CATENA_NIL && _catena_gc_auto(h, i))
-            r = grow(h, i, d0, d1);
-    }
+    else if (d1 > d0)
+        r = grow_object(h, i, d0, d1, false);
     if (r == CATENA_NIL) {
         h->failed++;
-        _catena_err(h, h->chaining ? CATENA_ENOMEM : CATENA_ENOCHAIN, obj, fn);
+        _catena_err(h, miss(h, d1 - d0, !is_chain(h, i)), obj, fn);
         return NULL;
     }
-    if (d1 > d0)
-        grown(h, r, d0, d1);
-    size_t used = h->nblocks - h->free_blocks;
-    if (used > h->peak_used)
-        h->peak_used = used;
     return blk(h, r);
 }
 
-/* Copy object i into a new contiguous run of d blocks; free i. */
+/* Copy object i into a new contiguous run of d blocks; free i.  The
+ * caller has asked the collector's threshold. */
 static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
 {
     unsigned fl = obj_flags(h, i);
-    _catena_gc_threshold(h, i);
     void *q = alloc_contig(h, d, fl);
     if (!q && _catena_gc_auto(h, i))
         q = alloc_contig(h, d, fl);
@@ -494,16 +518,15 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
         return NULL;
     }
     if (!is_chain(h, i)) {
-        size_t d0 = run_len(h, i), end = i + d0;
+        size_t d0 = run_len(h, i);
         if (d1 == d0)
             return obj;
         if (d1 < d0)
             return blk(h, shrink(h, i, d0, d1));
-        if (end < h->nblocks && st(h, end) == ST_FREE &&
-            run_at(h, end)->len >= d1 - d0) {
-            grown(h, grow(h, i, d0, d1), d0, d1);
+        if (grow_object(h, i, d0, d1, true) != CATENA_NIL)
             return obj;
-        }
+    } else {
+        _catena_gc_threshold(h, i);
     }
     return move_contig(h, i, d1, fn);
 }
@@ -516,6 +539,7 @@ void *catena_flatten(catena_heap_t *h, void *obj)
         return NULL;
     if (!is_chain(h, i))
         return obj;
+    _catena_gc_threshold(h, i);
     return move_contig(h, i, _catena_spine_total(h, i), "catena_flatten");
 }
 

@@ -549,6 +549,66 @@ UNIT_TEST(t_two_heaps)
     UNIT_EQ(catena_check(h1) | catena_check(h2), 0);
 }
 
+/* Issue 14: growing in place by catena_realloc_contig counts toward the
+ * peak like any other growth, so the validator accepts the heap. */
+UNIT_TEST(t_realloc_contig_peak)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    unsigned char *p = catena_alloc(h, 2 * BS);
+    UNIT_ASSERT(p != NULL);
+    unsigned char *q = catena_realloc_contig(h, p, 8 * BS); /* in place */
+    UNIT_ASSERT(q == p);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 8);
+    UNIT_EQ(s.peak_used, 8);
+    UNIT_EQ(catena_check(h), 0);
+    /* and a growth that moves */
+    void *blocker = catena_alloc(h, BS);
+    UNIT_ASSERT(blocker != NULL);
+    q = catena_realloc_contig(h, q, 12 * BS);
+    UNIT_ASSERT(q != NULL && q != p);
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 13);
+    UNIT_EQ(s.peak_used, 8 + 1 + 12); /* the copy and the old object */
+    UNIT_EQ(catena_check(h), 0);
+}
+
+/* Issue 14: a grow that fails for want of free blocks is CATENA_ENOMEM
+ * whatever the chaining policy, as catena_alloc reports in that state;
+ * CATENA_ENOCHAIN only when the blocks are there but not in one run. */
+UNIT_TEST(t_realloc_enomem_unchained)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_chaining(h, false);
+    void *p = catena_alloc(h, BS);
+    UNIT_ASSERT(p != NULL);
+    void *blocker = catena_alloc(h, BS);
+    UNIT_ASSERT(blocker != NULL);
+    void *far = NULL, *q;
+    while ((q = catena_alloc(h, BS)))
+        far = q;
+    UNIT_ASSERT(far != NULL);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.free_blocks, 0);
+    UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc(h, p, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc_contig(h, p, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    /* one block free, away from p: too few for two more blocks (ENOMEM),
+     * enough for one if chaining were on (ENOCHAIN) */
+    UNIT_EQ(catena_free(h, far), 0);
+    UNIT_ASSERT(catena_realloc(h, p, 3 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc(h, p, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOCHAIN);
+    UNIT_EQ(catena_size(h, p), BS);
+    UNIT_EQ(catena_check(h), 0);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
     UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),
@@ -559,6 +619,7 @@ static const unit_case cases[] = {
     UNIT_CASE(t_realloc_chains),  UNIT_CASE(t_realloc_contig_and_flatten),
     UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag),
     UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
-    UNIT_CASE(t_free_ranges),
+    UNIT_CASE(t_free_ranges),     UNIT_CASE(t_realloc_contig_peak),
+    UNIT_CASE(t_realloc_enomem_unchained),
 };
 UNIT_MAIN("core", cases)
