@@ -303,12 +303,12 @@ UNIT_TEST(t_auto)
         unsigned char *z = catena_alloc(h, 3 * BS);
         UNIT_ASSERT(z != NULL);
         for (size_t i = 0; i < 3 * BS; i++)
-            UNIT_EQ(catena_get(h, z, i), 0);
+            UNIT_EQ(unit_byte(h, z, i), 0);
         UNIT_EQ(catena_write(h, z, 0, a5, 3 * BS), 0);
         z = catena_realloc(h, z, 9 * BS);
         UNIT_ASSERT(z != NULL);
         for (size_t i = 3 * BS; i < 9 * BS; i++)
-            UNIT_EQ(catena_get(h, z, i), 0);
+            UNIT_EQ(unit_byte(h, z, i), 0);
         UNIT_EQ(catena_write(h, z, 0, a5, 9 * BS), 0); /* stale for later */
     }
     /* threshold: a collection every 64 allocated blocks */
