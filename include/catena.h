@@ -25,7 +25,9 @@
  *  - const: a function that takes a const heap changes nothing in it.  It
  *    still records an error for catena_last_error() and calls the hook, as
  *    every function does: the error record is not the heap's state (think
- *    of errno), and the heap always lives in a writable arena.
+ *    of errno), and the heap always lives in a writable arena.  Queries of
+ *    the heap and its objects take a const heap; functions that hand out,
+ *    copy or change an object's bytes (which are the heap's memory) do not.
  *  - Complexity: k is the number of extents of the object involved, d its
  *    size in blocks, N the heap size in blocks, R the number of free runs.
  *    The free-run index has a fixed number of size classes (at most 248),
@@ -344,7 +346,7 @@ void catena_dump(const catena_heap_t *h,
 /* Validate every invariant of the heap (doc/design.md).  Returns 0, or
  * CATENA_ECORRUPT (and calls the hook with a description of the first
  * broken invariant as `where`; also when h is not a heap).  O(N). */
-int catena_check(catena_heap_t *h);
+int catena_check(const catena_heap_t *h);
 
 /* ---- the collector (lib/gc.c) ------------------------------------------
  *

@@ -6,14 +6,15 @@
  */
 #include "catena_int.h"
 
-static int bad(catena_heap_t *h, const char *what)
+static int bad(const catena_heap_t *h, const char *what)
 {
     return _catena_err(h, CATENA_ECORRUPT, NULL, what);
 }
 
 
 /* I3: every class list is well linked and holds runs of its class. */
-static int check_index(catena_heap_t *h, size_t *runs, size_t *blocks)
+static int check_index(const catena_heap_t *h, size_t *runs,
+                       size_t *blocks)
 {
     size_t n = h->nblocks;
     *runs = *blocks = 0;
@@ -55,7 +56,8 @@ struct spine_count {
 
 /* The node-level part of I5 for one node: entries packed at the front,
  * and full unless on the right edge of the tree (left-packed). */
-static int check_node(catena_heap_t *h, size_t root, size_t node, bool edge)
+static int check_node(const catena_heap_t *h, size_t root, size_t node,
+                      bool edge)
 {
     const struct ent *e = ents(h, root, node);
     unsigned n = _catena_spine_entries(h, root, node), cap = cap_of(root, node);
@@ -71,7 +73,8 @@ static int check_node(catena_heap_t *h, size_t root, size_t node, bool edge)
 
 /* I5 for one chained object, on the shared walker: every entry it reports
  * is checked before the walker reads the child. */
-static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
+static int check_spine(const catena_heap_t *h, size_t root,
+                       struct spine_count *sc)
 {
     bool edge[MAX_DEPTH]; /* node at this depth is on the right edge */
     int leaf_depth = -1, s, e;
@@ -132,7 +135,7 @@ static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
 }
 
 /* The collector's own state. */
-static int check_gc(catena_heap_t *h)
+static int check_gc(const catena_heap_t *h)
 {
     const struct gc_state *g = &h->gc;
     if (!g->stack || g->cap == 0 || g->sp > g->cap)
@@ -146,7 +149,7 @@ static int check_gc(catena_heap_t *h)
     return CATENA_OK;
 }
 
-int catena_check(catena_heap_t *h)
+int catena_check(const catena_heap_t *h)
 {
     if (bad_heap(h))
         return _catena_err(h, CATENA_ECORRUPT, NULL, "bad heap magic");
