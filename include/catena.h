@@ -122,8 +122,9 @@ typedef void (*catena_hook_fn)(void *ctx, catena_heap_t *h, int err,
 /* Create a heap over arena[0, size).  The control data and block table
  * live at the start of the arena; the rest is blocks.  On success stores
  * the handle (which points into the arena) in *out and returns 0.
- * Fails: CATENA_EINVAL (NULL), CATENA_EALIGN, CATENA_ESMALL, CATENA_EBIG.
- * O(N) (the table is cleared). */
+ * Fails: CATENA_EINVAL (NULL), CATENA_EALIGN, CATENA_ESMALL, CATENA_EBIG
+ * (returned only: there is no heap to record them in).  O(N) (the table
+ * is cleared). */
 int catena_init(void *arena, size_t size, catena_heap_t **out);
 
 /* Blocks a heap over an arena of `size` bytes at address `addr` gets

@@ -295,8 +295,6 @@ int catena_free(catena_heap_t *h, void *obj)
 
 /* ---- resize -------------------------------------------------------------- */
 
-
-
 /* A chain left with one extent becomes contiguous again. */
 static size_t unchain_if_single(catena_heap_t *h, size_t root)
 {
