@@ -23,8 +23,8 @@
  *      plus NODE blocks, linked by the spine: a tree of one-block nodes that
  *      is left-packed and of minimal depth, so it has exactly S(k) non-root
  *      nodes for k extents (the blocks_for formula counts on this).
- *  I6  free_blocks, used_blocks, free_runs, objects, chained counters equal
- *      what a walk of the table finds.
+ *  I6  free_blocks, free_runs, objects, chained and spine_blocks counters
+ *      equal what a walk of the table finds (used blocks are N - free).
  *
  * THE COLLECTOR'S INVARIANT (gc.c; G1 checked by catena_check):
  *  G1  Outside a collection no object is marked.
@@ -196,7 +196,7 @@ struct catena_heap {
     catena_hook_fn hook;
     void *hook_ctx;
     /* counters (I6) */
-    size_t free_blocks, free_runs, used_blocks, peak_used;
+    size_t free_blocks, free_runs, peak_used; /* used: nblocks - free */
     size_t objects, chained, spine_blocks;
     size_t allocs, frees, failed;
     struct gc_state gc;
