@@ -348,7 +348,7 @@ struct spine_walk {
     int sp;
     size_t node[MAX_DEPTH];
     unsigned pos[MAX_DEPTH];
-    size_t lo[MAX_DEPTH]; /* object block where node[i]'s subtree starts */
+    size_t prev; /* end of the last extent reported: where the next starts */
 };
 struct spine_visit {
     size_t blk, lo, hi;

@@ -118,12 +118,13 @@ void _catena_spine_walk(struct spine_walk *w, size_t root)
     w->sp = 0;
     w->node[0] = root;
     w->pos[0] = 0;
-    w->lo[0] = 0;
+    w->prev = 0;
 }
 
-/* Depth first.  An entry covers the object's blocks from the cumulative
- * count before it (or the node's start) to its own.  Reads only what it
- * reports: a child out of range is reported, never looked at. */
+/* Depth first, so every entry starts where the last extent reported
+ * ended and covers the object's blocks up to its cumulative count.  Reads
+ * only what it reports: a child out of range is reported, never looked
+ * at. */
 int _catena_spine_step(const catena_heap_t *h, struct spine_walk *w,
                        struct spine_visit *v)
 {
@@ -140,19 +141,20 @@ int _catena_spine_step(const catena_heap_t *h, struct spine_walk *w,
         }
         w->pos[sp]++;
         v->blk = e[i].idx;
-        v->lo = i ? ent_cum(&e[i - 1]) : w->lo[sp];
+        v->lo = w->prev;
         v->hi = ent_cum(&e[i]);
         v->depth = sp;
         v->slot = i;
         if (v->blk >= h->nblocks)
             return SPINE_NODE;
-        if (block_state(h, v->blk) == ST_EXT)
+        if (block_state(h, v->blk) == ST_EXT) {
+            w->prev = v->hi;
             return SPINE_EXT;
+        }
         if (sp + 1 < MAX_DEPTH) {
             w->sp = sp + 1;
             w->node[sp + 1] = v->blk;
             w->pos[sp + 1] = 0;
-            w->lo[sp + 1] = v->lo;
         }
         return SPINE_NODE;
     }

@@ -369,6 +369,26 @@ UNIT_TEST(t_check_detects)
     UNIT_EQ(catena_check(h), 0);
 }
 
+/* ... and damage to a chained object's spine (the root's entries). */
+UNIT_TEST(t_check_detects_spine)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    checkerboard(h, slots, 8192);
+    unsigned char *c = catena_alloc(h, 9 * BS);
+    UNIT_ASSERT(c && !catena_is_contiguous(h, c));
+    UNIT_EQ(catena_check(h), 0);
+    unsigned char save[BS];
+    memcpy(save, c, BS);
+    memset(c, 0xFF, BS); /* no entries */
+    UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    memset(c, 0, BS); /* entries naming block 0, not increasing */
+    UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    memcpy(c, save, BS);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, c), 0);
+    UNIT_EQ(catena_check(h), 0);
+}
+
 UNIT_TEST(t_realloc_contiguous)
 {
     catena_heap_t *h = mk(sizeof arena);
@@ -650,7 +670,8 @@ static const unit_case cases[] = {
     UNIT_CASE(t_alloc_bad),       UNIT_CASE(t_flags),
     UNIT_CASE(t_chain_basic),     UNIT_CASE(t_access),
     UNIT_CASE(t_free_bad),        UNIT_CASE(t_corrupt_handle),
-    UNIT_CASE(t_check_detects),   UNIT_CASE(t_realloc_contiguous),
+    UNIT_CASE(t_check_detects),   UNIT_CASE(t_check_detects_spine),
+    UNIT_CASE(t_realloc_contiguous),
     UNIT_CASE(t_realloc_chains),  UNIT_CASE(t_realloc_contig_and_flatten),
     UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag),
     UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
