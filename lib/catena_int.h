@@ -300,14 +300,29 @@ static inline bool bad_heap(const catena_heap_t *h)
 #define UNMARK(h, i) \
     TRANSITION(h, i, ST_MARKED(block_state(h, i)), block_state(h, i) & ~1u)
 
-/* ---- table.c: the lowest layer ------------------------------------------ */
+/* ---- the lowest layer: here and table.c ------------------------------- */
+/* Length of the run starting at s (I1): count the TAIL states after it, a
+ * table byte (two blocks) at a time where possible.  Inline: every free
+ * and every measure of a contiguous object asks. */
+static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
+{
+    size_t i = s + 1, n = h->nblocks;
+    while (i < n && (i & 1) && block_state(h, i) == ST_TAIL)
+        i++;
+    if (i < n && !(i & 1)) {
+        while (i + 1 < n && h->table[i >> 1] == ST_TAIL * 0x11)
+            i += 2;
+        while (i < n && block_state(h, i) == ST_TAIL)
+            i++;
+    }
+    return i - s;
+}
+
 /* Record err for catena_last_error and call the hook; returns err.  The
  * error record is the one thing a function given a const heap writes. */
 int _catena_err(const catena_heap_t *h, int err, const void *p,
                 const char *where);
 void _catena_assert_fail(const catena_heap_t *h, const char *what);
-/* Length of the run starting at s (I1: the TAILs after it). */
-size_t _catena_run_length(const catena_heap_t *h, size_t s);
 /* Validate a handle: 0 and its block in *out, or the error (reported). */
 int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
                    size_t *out);

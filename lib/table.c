@@ -71,22 +71,6 @@ int catena_last_error(const catena_heap_t *h) { return h->last_err; }
 
 /* ---- runs and handles ------------------------------------------------- */
 
-/* Count the TAIL states after s, a table byte (two blocks) at a time where
- * possible. */
-size_t _catena_run_length(const catena_heap_t *h, size_t s)
-{
-    size_t i = s + 1, n = h->nblocks;
-    while (i < n && (i & 1) && block_state(h, i) == ST_TAIL)
-        i++;
-    if (i < n && !(i & 1)) {
-        while (i + 1 < n && h->table[i >> 1] == ST_TAIL * 0x11)
-            i += 2;
-        while (i < n && block_state(h, i) == ST_TAIL)
-            i++;
-    }
-    return i - s;
-}
-
 int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
                    size_t *out)
 {
