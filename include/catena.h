@@ -14,12 +14,27 @@
  *    thread its own heap, or hold a lock around every call).  Distinct heaps
  *    are independent: lib/ keeps no global state.
  *  - Errors: functions that return a pointer return NULL, functions that
- *    return int return a CATENA_E* code (0 is success).  Every error is also
- *    recorded for catena_last_error() and passed to the error hook, if set.
- *    An error never changes the heap.
+ *    return int return a CATENA_E* code (0 is success); each function says
+ *    what else it returns on failure.  Every error is also recorded for
+ *    catena_last_error() and passed to the error hook, if set.  An error
+ *    never changes the heap.
+ *  - Handles: a function given an object validates it; a pointer that is
+ *    not a live object's handle fails with CATENA_EFOREIGN (not in this
+ *    heap's blocks; NULL too), CATENA_EINTERIOR (inside an object),
+ *    CATENA_EFREE (free memory) or CATENA_ECORRUPT (h is not a heap).
+ *  - const: a function that takes a const heap changes nothing in it.  It
+ *    still records an error for catena_last_error() and calls the hook, as
+ *    every function does: the error record is not the heap's state (think
+ *    of errno), and the heap always lives in a writable arena.  Queries of
+ *    the heap and its objects take a const heap; functions that hand out,
+ *    copy or change an object's bytes (which are the heap's memory) do not.
  *  - Complexity: k is the number of extents of the object involved, d its
- *    size in blocks, N the heap size in blocks.  The free-run index has a
- *    fixed number of size classes (at most 248), counted as O(1).
+ *    size in blocks, N the heap size in blocks, R the number of free runs.
+ *    The free-run index has a fixed number of size classes (at most 248),
+ *    counted as O(1).  A contiguous object's length is read from the block
+ *    table (it has no header): O(d) table bytes, d/2, where a function
+ *    measures one.  Classifying an invalid pointer costs O(length of the run
+ *    it points into).
  *
  * Freestanding C99: only <stddef.h>, <stdint.h>, <stdbool.h> are needed here.
  */
@@ -107,8 +122,9 @@ typedef void (*catena_hook_fn)(void *ctx, catena_heap_t *h, int err,
 /* Create a heap over arena[0, size).  The control data and block table
  * live at the start of the arena; the rest is blocks.  On success stores
  * the handle (which points into the arena) in *out and returns 0.
- * Fails: CATENA_EINVAL (NULL), CATENA_EALIGN, CATENA_ESMALL, CATENA_EBIG.
- * O(N) (the table is cleared). */
+ * Fails: CATENA_EINVAL (NULL), CATENA_EALIGN, CATENA_ESMALL, CATENA_EBIG
+ * (returned only: there is no heap to record them in).  O(N) (the table
+ * is cleared). */
 int catena_init(void *arena, size_t size, catena_heap_t **out);
 
 /* Blocks a heap over an arena of `size` bytes at address `addr` gets
@@ -138,10 +154,12 @@ size_t catena_block_size(void);
  * CATENA_EBIG beyond).  O(1). */
 size_t catena_max_blocks(void);
 
-/* Install an error hook (NULL removes it).  O(1). */
+/* Install an error hook (NULL removes it).  h must be a heap (not
+ * checked).  O(1). */
 void catena_set_hook(catena_heap_t *h, catena_hook_fn fn, void *ctx);
 
-/* The code of the last error on this heap (0 if none).  O(1). */
+/* The code of the last error on this heap (0 if none; a success does not
+ * clear it).  O(1). */
 int catena_last_error(const catena_heap_t *h);
 
 /* A static English description of an error code.  O(1). */
@@ -149,7 +167,7 @@ const char *catena_strerror(int err);
 
 /* Enable or disable chaining (default on).  Disabled, the heap is a
  * contiguous-only allocator over the same index: a baseline for measuring
- * what chaining buys.  O(1). */
+ * what chaining buys; objects already chained stay chained.  O(1). */
 void catena_set_chaining(catena_heap_t *h, bool on);
 
 /* ---- allocation ------------------------------------------------------ */
@@ -157,9 +175,13 @@ void catena_set_chaining(catena_heap_t *h, bool on);
 /* Allocate n bytes (rounded up to blocks).  Returns the object's handle.
  * When a free run of ceil(n/B) blocks exists the object is contiguous and
  * the handle addresses all its bytes; otherwise it is chained.
- * Fails (NULL): CATENA_ESIZE (n == 0), CATENA_ENOMEM (free blocks <
- * blocks needed; never when free >= catena_blocks_for(n)), CATENA_ENOCHAIN.
- * O(k) index work plus O(1) table writes per extent. */
+ * Fails (NULL): CATENA_ESIZE (n == 0 or more blocks than any heap has),
+ * CATENA_ENOMEM (free blocks < blocks needed; never when free >=
+ * catena_blocks_for(n)), CATENA_ENOCHAIN (the blocks are free but not in
+ * one run, and chaining is off), CATENA_ELOCKED, CATENA_ECORRUPT (h is not
+ * a heap).  O(1) contiguous, O(k) chained; with the collector's
+ * CATENA_GC_AUTO also a collection when one triggers, and O(d) zeroing
+ * when asked for. */
 void *catena_alloc(catena_heap_t *h, size_t n);
 
 /* As catena_alloc, with CATENA_* flags.  Fails also CATENA_EINVAL (unknown
@@ -167,8 +189,9 @@ void *catena_alloc(catena_heap_t *h, size_t n);
 void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags);
 
 /* Free an object by its handle; NULL is a no-op.  Freed runs coalesce with
- * free neighbours.  Fails: CATENA_EFOREIGN, CATENA_EINTERIOR, CATENA_EFREE,
- * CATENA_ECORRUPT.  O(k). */
+ * free neighbours.  Fails: the handle errors (CATENA_EFOREIGN,
+ * CATENA_EINTERIOR, CATENA_EFREE, CATENA_ECORRUPT), CATENA_ELOCKED.
+ * O(d) table bytes for a contiguous object, O(k + S(k)) chained. */
 int catena_free(catena_heap_t *h, void *obj);
 
 /* Resize to n bytes.  Growing extends the last run in place when the next
@@ -178,17 +201,25 @@ int catena_free(catena_heap_t *h, void *obj);
  * extent becomes contiguous again (new handle).  obj NULL: catena_alloc.
  * Returns the (possibly new) handle; on failure NULL and obj is untouched.
  * Grows succeed whenever free blocks >= blocks_for(n) - blocks held.
- * Fails: as catena_alloc and catena_free.  O(k old + k new). */
+ * Fails: the handle errors, CATENA_ESIZE, CATENA_ENOMEM (too few free
+ * blocks), CATENA_ENOCHAIN (the blocks are free but not after the object,
+ * and chaining is off), CATENA_ELOCKED.  O(d) table bytes for a contiguous
+ * object, plus O(k old + k new); with CATENA_GC_AUTO also a collection
+ * when one triggers. */
 void *catena_realloc(catena_heap_t *h, void *obj, size_t n);
 
 /* As catena_realloc, but the result is contiguous: extends in place when
- * possible, else allocates a contiguous run, copies and frees obj.  Fails
- * (NULL, obj untouched) when no run is long enough.  O(k + d). */
+ * the run after the object is free and long enough, else allocates a
+ * contiguous run, copies and frees obj.  obj NULL: a contiguous
+ * catena_alloc.  Fails (NULL, obj untouched): the handle errors,
+ * CATENA_ESIZE, CATENA_ENOMEM (no run is long enough, whatever the
+ * chaining policy), CATENA_ELOCKED.  O(k + d). */
 void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n);
 
 /* Make a chained object contiguous (copy into one run).  Returns the new
- * handle (obj itself if already contiguous); NULL with CATENA_ENOMEM when
- * no run is long enough (obj untouched).  O(k + d). */
+ * handle (obj itself if already contiguous).  Fails (NULL, obj
+ * untouched): the handle errors (NULL is CATENA_EFOREIGN), CATENA_ENOMEM
+ * (no run is long enough), CATENA_ELOCKED.  O(k + d). */
 void *catena_flatten(catena_heap_t *h, void *obj);
 
 /* ---- access ---------------------------------------------------------- */
@@ -198,46 +229,68 @@ struct catena_iovec { /* same layout as POSIX struct iovec */
     size_t iov_len;
 };
 
-/* Capacity in bytes (blocks * B); 0 for an invalid handle.  O(log k). */
-size_t catena_size(catena_heap_t *h, const void *obj);
+/* Capacity in bytes (blocks * B); 0 for an invalid handle.  O(1) for a
+ * chained object (its total is in the root), O(d) table bytes for a
+ * contiguous one. */
+size_t catena_size(const catena_heap_t *h, const void *obj);
 
-/* Number of extents (1 for a contiguous object; 0 invalid).  O(k). */
-size_t catena_extents(catena_heap_t *h, const void *obj);
+/* Number of extents: 1 for a contiguous object, 0 for an invalid handle.
+ * O(log k) (the spine is left-packed: only its right edge is read). */
+size_t catena_extents(const catena_heap_t *h, const void *obj);
 
-/* Whether obj is contiguous (its handle addresses its bytes).  O(1). */
-bool catena_is_contiguous(catena_heap_t *h, const void *obj);
+/* Whether obj is contiguous (its handle addresses its bytes); false for an
+ * invalid handle.  O(1). */
+bool catena_is_contiguous(const catena_heap_t *h, const void *obj);
 
-/* The stored CATENA_NOSCAN/FINAL/NOCOLLECT flags of obj.  O(1). */
-unsigned catena_flags(catena_heap_t *h, const void *obj);
+/* The stored CATENA_NOSCAN/FINAL/NOCOLLECT flags of obj; 0 for an invalid
+ * handle (catena_last_error tells it from an object without flags).
+ * O(1). */
+unsigned catena_flags(const catena_heap_t *h, const void *obj);
+
+/* Every function below validates obj once and measures it: O(d) table
+ * bytes for a contiguous object, then O(log k) per lookup of an offset in
+ * a chained one.  A range off + n beyond the object fails with
+ * CATENA_ERANGE and touches nothing. */
 
 /* Direct pointer to byte `off`; *avail (if not NULL) gets the number of
- * bytes contiguous from there.  NULL with CATENA_ERANGE if off >= size.
- * O(log k). */
+ * bytes contiguous from there.  NULL on failure: the handle errors,
+ * CATENA_ERANGE if off >= size.  O(log k). */
 void *catena_ptr(catena_heap_t *h, void *obj, size_t off, size_t *avail);
 
-/* Copy n bytes at off out of / into the object.  Return 0 or an error
- * (CATENA_ERANGE if off + n > size; nothing copied).  O(log k + segs). */
-int catena_read(catena_heap_t *h, void *obj, size_t off, void *dst, size_t n);
+/* Copy n bytes at off out of / into the object (n == 0 is a valid empty
+ * range).  Return 0 or an error: the handle errors, CATENA_ERANGE if
+ * off + n > size (nothing copied).  O(log k + segments). */
+int catena_read(catena_heap_t *h, const void *obj, size_t off, void *dst,
+                size_t n);
 int catena_write(catena_heap_t *h, void *obj, size_t off, const void *src,
                  size_t n);
 
-/* One byte at off: 0..255, or -1 with CATENA_ERANGE.  O(log k). */
-int catena_get(catena_heap_t *h, void *obj, size_t off);
-int catena_put(catena_heap_t *h, void *obj, size_t off, uint8_t byte);
+/* One byte at off: stored in *out / written.  Return 0 or an error: the
+ * handle errors, CATENA_ERANGE if off >= size (*out untouched).
+ * O(log k). */
+int catena_read_byte(catena_heap_t *h, const void *obj, size_t off,
+                     uint8_t *out);
+int catena_write_byte(catena_heap_t *h, void *obj, size_t off, uint8_t byte);
 
 /* A pointer to len bytes at off: direct when they are contiguous, else a
- * copy in scratch (len bytes).  NULL with CATENA_ERANGE.  O(log k + segs). */
-const void *catena_get_contiguous(catena_heap_t *h, void *obj, size_t off,
-                                  size_t len, void *scratch);
+ * copy in scratch (len bytes).  NULL on failure: the handle errors,
+ * CATENA_ERANGE (len == 0 or beyond the object).  O(log k + segments). */
+const void *catena_get_contiguous(catena_heap_t *h, const void *obj,
+                                  size_t off, size_t len, void *scratch);
 
 /* Describe bytes [off, off+len) as segments in iov[0..max).  Returns the
  * number of segments the range has (may exceed max: then only max are
- * filled); 0 with CATENA_ERANGE on a bad range.  O(log k + segs). */
+ * filled); 0 on failure: the handle errors, CATENA_ERANGE (len == 0 or
+ * beyond the object).  O(log k + segments). */
 size_t catena_iov(catena_heap_t *h, void *obj, size_t off, size_t len,
                   struct catena_iovec *iov, size_t max);
 
 /* Segment iterator: for (catena_iter_init(&it, h, o); catena_iter_next(&it,
- * &p, &n);) ...  Each step O(log k). */
+ * &p, &n);) ...  An invalid handle gives an iterator that yields nothing
+ * (catena_iter_init records the handle error).  catena_iter_next returns
+ * false at the end; it stores the next segment's pointer and length
+ * otherwise.  Initialisation and each step measure the object (see
+ * above), plus O(log k) a step. */
 typedef struct {
     catena_heap_t *h;
     void *obj;
@@ -264,19 +317,22 @@ struct catena_stats {
     size_t gc_finalised;    /* finaliser calls */
 };
 
-/* Fill *st.  O(number of size classes + runs in the largest class). */
-void catena_stats(catena_heap_t *h, struct catena_stats *st);
+/* Fill *st.  h must be a heap (not checked).  O(R): the longest free run
+ * and frag_permille come from one pass over the free runs. */
+void catena_stats(const catena_heap_t *h, struct catena_stats *st);
 
 /* umm_malloc's fragmentation metric 1000 - 1000*sqrt(sum r^2)/sum r over
- * free runs r, in per mille (0: one free run).  O(N). */
-unsigned catena_frag(catena_heap_t *h);
+ * free runs r, in per mille (0: one free run, or none).  h must be a heap
+ * (not checked).  O(R). */
+unsigned catena_frag(const catena_heap_t *h);
 
 /* Call fn(ctx, p, n) for the interior of every free run of at least
  * min_bytes: the bytes of the run except its first and last block, which
  * hold the run's bookkeeping.  The heap never reads those bytes while the
  * run is free, so a hosted caller may hand them back to the OS (e.g.
  * madvise(MADV_DONTNEED)); they read as anything afterwards.  fn must not
- * call into the heap.  O(free runs). */
+ * call into the heap.  Not const: it hands out the free memory for
+ * writing.  h must be a heap (not checked).  O(R). */
 void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
                         void (*fn)(void *ctx, void *p, size_t n), void *ctx);
 
@@ -284,13 +340,14 @@ void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
  * '.' free, 'h' head, '=' tail, 'c' chained root, 'e' extent, 'n' spine
  * node, 'p' never-collected, 'f' finalisable, 's' no-scan; upper case when
  * marked.  After at least one collection a last line gives the collector's
- * statistics ("gc: ...").  O(N). */
-void catena_dump(catena_heap_t *h, void (*print)(void *ctx, const char *line),
-                 void *ctx);
+ * statistics ("gc: ...").  h must be a heap (not checked).  O(N). */
+void catena_dump(const catena_heap_t *h,
+                 void (*print)(void *ctx, const char *line), void *ctx);
 
-/* Validate every invariant of the heap.  Returns 0, or CATENA_ECORRUPT
- * (and calls the hook with a description).  O(N). */
-int catena_check(catena_heap_t *h);
+/* Validate every invariant of the heap (doc/design.md).  Returns 0, or
+ * CATENA_ECORRUPT (and calls the hook with a description of the first
+ * broken invariant as `where`; also when h is not a heap).  O(N). */
+int catena_check(const catena_heap_t *h);
 
 /* ---- the collector (lib/gc.c) ------------------------------------------
  *
@@ -321,16 +378,39 @@ int catena_check(catena_heap_t *h);
  * that collects from another thread must stop the heap's thread first.
  */
 
-/* Compile-time sizes (the state lives in the heap's control block). */
-#ifndef CATENA_GC_STACK
-#define CATENA_GC_STACK 64 /* built-in mark stack entries (MicroPython: 64) */
+/* The collector's sizes.  Its state lives in the heap's control block,
+ * so a program and the library it links must agree on them: they are
+ * fixed when the library is configured (catena_config.h), and a program
+ * that defines one differently does not compile.  Built without the
+ * config header (CATENA_NO_CONFIG_H: the sources compiled into a
+ * firmware), CATENA_CONF_GC_* set them for every file alike.
+ *   CATENA_GC_STACK  built-in mark stack entries (MicroPython: 64)
+ *   CATENA_GC_ROOTS  registered permanent root ranges
+ *   CATENA_GC_HITS   pending interior pointers into extents */
+#ifndef CATENA_CONF_GC_STACK
+#define CATENA_CONF_GC_STACK 64
 #endif
-#ifndef CATENA_GC_ROOTS
-#define CATENA_GC_ROOTS 8 /* registered permanent root ranges */
+#ifndef CATENA_CONF_GC_ROOTS
+#define CATENA_CONF_GC_ROOTS 8
 #endif
-#ifndef CATENA_GC_HITS
-#define CATENA_GC_HITS 16 /* pending interior pointers into extents */
+#ifndef CATENA_CONF_GC_HITS
+#define CATENA_CONF_GC_HITS 16
 #endif
+#if defined(CATENA_GC_STACK) && CATENA_GC_STACK != CATENA_CONF_GC_STACK
+#error "CATENA_GC_STACK is fixed when libcatena is configured (catena_config.h)"
+#endif
+#if defined(CATENA_GC_ROOTS) && CATENA_GC_ROOTS != CATENA_CONF_GC_ROOTS
+#error "CATENA_GC_ROOTS is fixed when libcatena is configured (catena_config.h)"
+#endif
+#if defined(CATENA_GC_HITS) && CATENA_GC_HITS != CATENA_CONF_GC_HITS
+#error "CATENA_GC_HITS is fixed when libcatena is configured (catena_config.h)"
+#endif
+#undef CATENA_GC_STACK
+#undef CATENA_GC_ROOTS
+#undef CATENA_GC_HITS
+#define CATENA_GC_STACK CATENA_CONF_GC_STACK
+#define CATENA_GC_ROOTS CATENA_CONF_GC_ROOTS
+#define CATENA_GC_HITS CATENA_CONF_GC_HITS
 /* Bytes per mark stack entry (a block index), for caller-supplied stacks. */
 #define CATENA_GC_ENTRY_SIZE (CATENA_INDEX_BITS / 8)
 
@@ -351,16 +431,19 @@ typedef void (*catena_final_fn)(void *ctx, catena_heap_t *h, void *obj);
 typedef void (*catena_collect_fn)(void *ctx, catena_heap_t *h);
 
 /* Begin a collection: lock the heap, mark the never-collected objects.
- * Fails: CATENA_ECORRUPT, CATENA_ELOCKED (lock held or a collection is
- * already running; nothing changes).  O(N). */
+ * Fails: CATENA_ECORRUPT (h is not a heap), CATENA_ELOCKED (lock held or a
+ * collection is already running; nothing changes).  O(N) plus scanning
+ * the never-collected objects. */
 int catena_collect_start(catena_heap_t *h);
 
-/* Scan n words at ptrs as roots (between start and end; else the call is
- * ignored with CATENA_EINVAL recorded).  O(n + what they reach). */
+/* Scan n words at ptrs as roots (between start and end; else, or when h
+ * is not a heap, the call is ignored with CATENA_EINVAL recorded).
+ * O(n + what they reach). */
 void catena_collect_root(catena_heap_t *h, void *const *ptrs, size_t n);
 
 /* Finish marking, run finalisers, free every unmarked collectable object,
- * unlock.  Fails: CATENA_EINVAL (no collection running).  Marking is
+ * unlock.  Fails: CATENA_EINVAL (no collection running, or h is not a
+ * heap).  Marking is
  * O(live words) plus O(N) per mark-stack overflow recovery; the sweep is
  * O(N) plus O(k) per freed chained object. */
 int catena_collect_end(catena_heap_t *h);
@@ -372,20 +455,24 @@ int catena_collect(catena_heap_t *h);
 
 /* Register / unregister a permanent root range of n words (at most
  * CATENA_GC_ROOTS ranges; the memory must stay valid while registered).
- * Fails: CATENA_EINVAL (NULL with n > 0; remove: not registered),
- * CATENA_ENOMEM (table full).  O(CATENA_GC_ROOTS). */
+ * Fails: CATENA_EINVAL (h is not a heap; add: NULL with n > 0; remove:
+ * NULL, or not registered), CATENA_ENOMEM (table full).
+ * O(CATENA_GC_ROOTS). */
 int catena_gc_add_roots(catena_heap_t *h, void *const *ptrs, size_t n);
 int catena_gc_remove_roots(catena_heap_t *h, void *const *ptrs);
 
 /* The address where the calling thread's stack begins (its highest used
  * address on a descending stack, e.g. a local of main()); NULL: do not
  * scan the stack.  catena_collect scans from its own frame to there.
- * O(1). */
+ * h must be a heap (not checked).  O(1). */
 void catena_gc_set_stack_top(catena_heap_t *h, void *top);
 
 /* Set / get the CATENA_GC_* options (default none: a plain heap never
- * collects by itself).  Fails: CATENA_EINVAL (unknown bits), CATENA_ELOCKED
- * (during a collection).  O(1). */
+ * collects by itself).  Setting them also connects the allocator to the
+ * collector (a hook in the heap): a program that never calls this links
+ * the core without lib/gc.c.  Fails: CATENA_EINVAL (unknown bits, or h is
+ * not a heap), CATENA_ELOCKED (during a collection).  catena_gc_options:
+ * h must be a heap (not checked).  O(1). */
 int catena_gc_set_options(catena_heap_t *h, unsigned opts);
 unsigned catena_gc_options(const catena_heap_t *h);
 
@@ -393,55 +480,32 @@ unsigned catena_gc_options(const catena_heap_t *h);
  * (1 <= entries <= CATENA_GC_STACK), else buf holds entries *
  * CATENA_GC_ENTRY_SIZE bytes, aligned for that size, and must outlive its
  * use.  Deeper stacks overflow less often; an overflow costs a rescan,
- * never a wrong result.  Fails: CATENA_EINVAL, CATENA_ELOCKED.  O(1). */
+ * never a wrong result.  Fails: CATENA_EINVAL (h is not a heap, entries
+ * 0 or too many for the built-in stack, buf misaligned), CATENA_ELOCKED
+ * (during a collection).  O(1). */
 int catena_gc_set_mark_stack(catena_heap_t *h, void *buf, size_t entries);
 
 /* The finaliser (NULL: none) and the automatic-collection hook (NULL: use
- * catena_collect).  O(1). */
+ * catena_collect).  h must be a heap (not checked).  O(1). */
 void catena_gc_set_finaliser(catena_heap_t *h, catena_final_fn fn, void *ctx);
 void catena_gc_set_collect_hook(catena_heap_t *h, catena_collect_fn fn,
                                 void *ctx);
 
-/* With CATENA_GC_AUTO, collect before an allocation once `blocks` blocks
- * were allocated since the last collection (0: never).  O(1). */
+/* With CATENA_GC_AUTO, collect before an allocation or a growth once
+ * `blocks` blocks were allocated since the last collection (0: never).
+ * h must be a heap (not checked).  O(1). */
 void catena_gc_set_threshold(catena_heap_t *h, size_t blocks);
 
 /* The GC lock, nested: while held, allocation, resize, free and
  * collection fail with CATENA_ELOCKED (e.g. around interrupt handlers).
- * catena_gc_unlock returns CATENA_EINVAL when the lock is not held.
- * O(1). */
+ * catena_gc_unlock returns 0, or CATENA_EINVAL when the lock is not held
+ * (a running collection's own level cannot be released).  h must be a heap
+ * (not checked).  O(1). */
 void catena_gc_lock(catena_heap_t *h);
 int catena_gc_unlock(catena_heap_t *h);
 bool catena_gc_locked(const catena_heap_t *h);
 
-/* ---- GC-managed libffi closures (lib/gc_ffi.c; hosted, with libffi) ----
- * Visible when <ffi.h> is included before this header.  A closure is a
- * heap object (CATENA_FINAL): its code pointer is callable while the
- * object is reachable; once a collection finds it unreachable, the
- * finaliser releases the libffi closure.  The object references cif and
- * user, so both stay alive with it when they live in the heap. */
-#if defined(LIBFFI_H) && (!defined(FFI_CLOSURES) || FFI_CLOSURES)
-typedef void (*catena_ffi_fn)(ffi_cif *cif, void *ret, void **args,
-                              void *user);
-
-/* Create a closure calling fun(cif, ret, args, user); *code gets the
- * function pointer to hand to C.  Returns the object's handle.  Fails
- * (NULL): as catena_alloc_flags, CATENA_EINVAL (NULL argument),
- * CATENA_ENOMEM (libffi could not allocate or prepare the closure).
- * O(alloc). */
-void *catena_ffi_closure(catena_heap_t *h, ffi_cif *cif, catena_ffi_fn fun,
-                         void *user, void **code);
-
-/* The code pointer of a live closure object (NULL if obj is not one). */
-void *catena_ffi_code(catena_heap_t *h, void *obj);
-
-/* Release obj's libffi closure if obj is a closure object: true then.
- * For use in a finaliser that also handles other objects. */
-bool catena_ffi_release(catena_heap_t *h, void *obj);
-
-/* A ready-made finaliser that only releases closures (ctx unused). */
-void catena_ffi_finaliser(void *ctx, catena_heap_t *h, void *obj);
-#endif
+/* GC-managed libffi closures: <catena_ffi.h>. */
 
 #ifdef __cplusplus
 }

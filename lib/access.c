@@ -1,6 +1,8 @@
 /*
  * access.c - reading and writing objects without caring whether they are
- * contiguous: pointers at offsets, copies, bytes, segments, iovecs.
+ * contiguous: pointers at offsets, copies, bytes, segments, iovecs; and the
+ * queries of an object's size, extents and flags.  Above allocation: it
+ * reads objects, never creates or frees them.
  *
  * Every call validates the handle once (open_range(), which also measures
  * the object), then asks seg() for the run holding each byte offset: O(1)
@@ -15,16 +17,50 @@ struct obj {
     bool chain;
 };
 
+/* ---- queries --------------------------------------------------------- */
+
+size_t catena_size(const catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_size", &i))
+        return 0;
+    return _catena_obj_blocks(h, i) * CATENA_B;
+}
+
+size_t catena_extents(const catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_extents", &i))
+        return 0;
+    return ST_IS_CHAIN(block_state(h, i)) ? _catena_spine_count(h, i) : 1;
+}
+
+bool catena_is_contiguous(const catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_is_contiguous", &i))
+        return false;
+    return !ST_IS_CHAIN(block_state(h, i));
+}
+
+unsigned catena_flags(const catena_heap_t *h, const void *obj)
+{
+    size_t i;
+    if (_catena_handle(h, obj, "catena_flags", &i))
+        return 0;
+    return _catena_obj_flags(h, i);
+}
+
 /* Validate obj and check that [off, off + n) lies inside it; n == 0 is
  * a range only when zero_ok.  Returns 0 or the error (already reported). */
-static int open_range(catena_heap_t *h, const void *obj, size_t off,
+static int open_range(const catena_heap_t *h, const void *obj, size_t off,
                       size_t n, bool zero_ok, const char *fn, struct obj *o)
 {
     int e = _catena_handle(h, obj, fn, &o->i);
     if (e)
         return e;
-    o->chain = ST_IS_CHAIN(st(h, o->i));
-    o->size = _catena_obj_blocks(h, o->i) * B;
+    o->chain = ST_IS_CHAIN(block_state(h, o->i));
+    o->size = _catena_obj_blocks(h, o->i) * CATENA_B;
     if ((n == 0 && !zero_ok) || off + n < off || off + n > o->size)
         return _catena_err(h, CATENA_ERANGE, obj, fn);
     return CATENA_OK;
@@ -36,13 +72,13 @@ static unsigned char *seg(const catena_heap_t *h, const struct obj *o,
 {
     if (!o->chain) {
         *avail = o->size - off;
-        return (unsigned char *)blk(h, o->i) + off;
+        return (unsigned char *)block_ptr(h, o->i) + off;
     }
     struct seg sg;
-    _catena_spine_find(h, o->i, off / B, &sg); /* off < size: found */
-    size_t in = off - sg.lo * B;
-    *avail = (sg.hi - sg.lo) * B - in;
-    return (unsigned char *)blk(h, sg.start) + in;
+    _catena_spine_find(h, o->i, off / CATENA_B, &sg); /* off < size: found */
+    size_t in = off - sg.lo * CATENA_B;
+    *avail = (sg.hi - sg.lo) * CATENA_B - in;
+    return (unsigned char *)block_ptr(h, sg.start) + in;
 }
 
 void *catena_ptr(catena_heap_t *h, void *obj, size_t off, size_t *avail)
@@ -58,7 +94,7 @@ void *catena_ptr(catena_heap_t *h, void *obj, size_t off, size_t *avail)
 }
 
 /* Copy [off, off+n) of an open object to or from buf. */
-static void copy(catena_heap_t *h, const struct obj *o, size_t off,
+static void copy(const catena_heap_t *h, const struct obj *o, size_t off,
                  unsigned char *buf, size_t n, bool out)
 {
     while (n) {
@@ -76,7 +112,8 @@ static void copy(catena_heap_t *h, const struct obj *o, size_t off,
     }
 }
 
-int catena_read(catena_heap_t *h, void *obj, size_t off, void *dst, size_t n)
+int catena_read(catena_heap_t *h, const void *obj, size_t off, void *dst,
+                size_t n)
 {
     struct obj o;
     int e = open_range(h, obj, off, n, true, "catena_read", &o);
@@ -98,27 +135,30 @@ int catena_write(catena_heap_t *h, void *obj, size_t off, const void *src,
     return CATENA_OK;
 }
 
-int catena_get(catena_heap_t *h, void *obj, size_t off)
+int catena_read_byte(catena_heap_t *h, const void *obj, size_t off,
+                     uint8_t *out)
 {
     struct obj o;
     size_t a;
-    if (open_range(h, obj, off, 1, false, "catena_get", &o))
-        return -1;
-    return *seg(h, &o, off, &a);
+    int e = open_range(h, obj, off, 1, false, "catena_read_byte", &o);
+    if (e)
+        return e;
+    *out = *seg(h, &o, off, &a);
+    return CATENA_OK;
 }
 
-int catena_put(catena_heap_t *h, void *obj, size_t off, uint8_t byte)
+int catena_write_byte(catena_heap_t *h, void *obj, size_t off, uint8_t byte)
 {
     struct obj o;
     size_t a;
-    int e = open_range(h, obj, off, 1, false, "catena_put", &o);
+    int e = open_range(h, obj, off, 1, false, "catena_write_byte", &o);
     if (e)
         return e;
     *seg(h, &o, off, &a) = byte;
     return CATENA_OK;
 }
 
-const void *catena_get_contiguous(catena_heap_t *h, void *obj, size_t off,
+const void *catena_get_contiguous(catena_heap_t *h, const void *obj, size_t off,
                                   size_t len, void *scratch)
 {
     struct obj o;

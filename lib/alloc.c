@@ -19,30 +19,7 @@
  */
 #include "catena_int.h"
 
-#define FLAG_MASK ((unsigned)(CATENA_NOSCAN | CATENA_FINAL | CATENA_NOCOLLECT))
-
-static bool bad_heap(catena_heap_t *h)
-{
-    return !h || h->magic != CATENA_MAGIC;
-}
-
-/* Length of the run starting at s: count the TAIL states after it, a
- * table byte (two blocks) at a time where possible. */
-static size_t run_len(const catena_heap_t *h, size_t s)
-{
-    size_t i = s + 1, n = h->nblocks;
-    while (i < n && (i & 1) && st(h, i) == ST_TAIL)
-        i++;
-    if (i < n && !(i & 1)) {
-        while (i + 1 < n && h->table[i >> 1] == ST_TAIL * 0x11)
-            i += 2;
-        while (i < n && st(h, i) == ST_TAIL)
-            i++;
-    }
-    return i - s;
-}
-
-static size_t blocks(size_t n) { return n / B + (n % B != 0); }
+static size_t blocks(size_t n) { return n / CATENA_B + (n % CATENA_B != 0); }
 
 /* Mutators refuse a locked heap; the error changes nothing. */
 static bool locked(catena_heap_t *h, const void *p, const char *fn)
@@ -60,33 +37,27 @@ static bool must_zero(const catena_heap_t *h, unsigned flags)
     return (h->gc.opts & CATENA_GC_ZERO) && !(flags & CATENA_NOSCAN);
 }
 
-static void note_alloc(catena_heap_t *h)
+static void note_peak(catena_heap_t *h)
 {
     size_t used = h->nblocks - h->free_blocks;
-    h->allocs++;
-    h->objects++;
     if (used > h->peak_used)
         h->peak_used = used;
 }
 
-int _catena_handle(catena_heap_t *h, const void *p, const char *where,
-                   size_t *out)
+static void note_alloc(catena_heap_t *h)
 {
-    if (bad_heap(h))
-        return _catena_err(h, CATENA_ECORRUPT, p, where);
-    const unsigned char *c = p;
-    if (c < h->base || c >= h->base + h->nblocks * B)
-        return _catena_err(h, CATENA_EFOREIGN, p, where);
-    size_t i = idx_of(h, p);
-    unsigned s = st(h, i);
-    if ((size_t)(c - h->base) % B == 0 && ST_IS_HEAD(s)) {
-        *out = i;
-        return CATENA_OK;
-    }
-    while (s == ST_TAIL && i > 0) /* classify: inside what? */
-        s = st(h, --i);
-    return _catena_err(h, s == ST_FREE ? CATENA_EFREE : CATENA_EINTERIOR, p,
-                       where);
+    h->allocs++;
+    h->objects++;
+    note_peak(h);
+}
+
+/* The error of a request that found too few blocks: CATENA_ENOCHAIN when
+ * the heap's policy (chaining off) refused blocks that a chain could have
+ * used, else CATENA_ENOMEM, as catena_alloc reports in the same state. */
+static int miss(const catena_heap_t *h, size_t need, bool policy)
+{
+    return policy && !h->chaining && h->free_blocks >= need ? CATENA_ENOCHAIN
+                                                            : CATENA_ENOMEM;
 }
 
 /* ---- building chains --------------------------------------------------- */
@@ -141,7 +112,7 @@ static size_t take_nodes(catena_heap_t *h, size_t n, unsigned first_state)
             FREE_TO_HEAD(h, s, ns);
         else
             TAIL_TO_HEAD(h, s, ns);
-        *(cidx *)blk(h, s) = (cidx)head;
+        *(cidx *)block_ptr(h, s) = (cidx)head;
         head = s;
     }
     h->spine_blocks += n;
@@ -160,46 +131,44 @@ static void push_all(catena_heap_t *h, size_t root, size_t ext, size_t spare)
     CATENA_ASSERT(h, spare == CATENA_NIL);
 }
 
-static void zero_object(catena_heap_t *h, void *obj)
-{
-    catena_iter_t it;
-    void *p;
-    size_t n;
-    for (catena_iter_init(&it, h, obj); catena_iter_next(&it, &p, &n);)
-        memset(p, 0, n);
-}
-
 static bool is_chain(const catena_heap_t *h, size_t i)
 {
-    return ST_IS_CHAIN(st(h, i));
+    return ST_IS_CHAIN(block_state(h, i));
 }
 
-static unsigned obj_flags(const catena_heap_t *h, size_t i)
+/* Blocks [from, to) of object r: zeroed (dst NULL) or copied to dst.
+ * alloc.c works below the access API, so it walks the extents itself. */
+static void zero_or_copy(catena_heap_t *h, size_t r, size_t from, size_t to,
+                         unsigned char *dst)
 {
-    return is_chain(h, i) ? _catena_spine_flags(h, i)
-                          : _catena_state_flags(st(h, i));
-}
-
-/* Zero blocks [from, to) of object `obj` (after a grow). */
-static void zero_blocks(catena_heap_t *h, void *obj, size_t from, size_t to)
-{
-    size_t off = from * B, end = to * B, avail;
-    while (off < end) {
-        unsigned char *p = catena_ptr(h, obj, off, &avail);
-        if (avail > end - off)
-            avail = end - off;
-        memset(p, 0, avail);
-        off += avail;
+    struct spine_walk w;
+    struct spine_visit v = {r, 0, to, 0, 0}; /* a contiguous object */
+    bool chain = is_chain(h, r), more = true;
+    if (chain) {
+        _catena_spine_walk(&w, r);
+        more = _catena_spine_next(h, &w, &v);
+    }
+    for (; more && v.lo < to; more = chain && _catena_spine_next(h, &w, &v)) {
+        size_t a = v.lo > from ? v.lo : from, b = v.hi < to ? v.hi : to;
+        if (a >= b)
+            continue;
+        unsigned char *p = block_ptr(h, v.blk + (a - v.lo));
+        if (dst)
+            memcpy(dst + (a - from) * CATENA_B, p, (b - a) * CATENA_B);
+        else
+            memset(p, 0, (b - a) * CATENA_B);
     }
 }
 
-/* Bookkeeping after object r grew from d0 to d1 blocks: the collector's
- * threshold count, and zeroing of the new blocks when it asks for it. */
+/* Bookkeeping after object r grew from d0 to d1 blocks: the peak, the
+ * collector's threshold count, and zeroing of the new blocks when it asks
+ * for it. */
 static void grown(catena_heap_t *h, size_t r, size_t d0, size_t d1)
 {
+    note_peak(h);
     h->gc.since += d1 - d0;
-    if (must_zero(h, obj_flags(h, r)))
-        zero_blocks(h, blk(h, r), d0, d1);
+    if (must_zero(h, _catena_obj_flags(h, r)))
+        zero_or_copy(h, r, d0, d1, NULL);
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -212,7 +181,7 @@ static void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
     _catena_run_take(h, s, d);
     FREE_TO_HEAD(h, s, _catena_head_state(flags));
     note_alloc(h);
-    return blk(h, s);
+    return block_ptr(h, s);
 }
 
 static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
@@ -223,13 +192,13 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
     size_t ext = take_extents(h, d, false);
     size_t spare = take_nodes(h, 1 + _catena_spine_nodes(k), ST_CHAIN);
     size_t root = spare;
-    spare = *(cidx *)blk(h, root);
+    spare = *(cidx *)block_ptr(h, root);
     _catena_spine_init(h, root, 0);
     push_all(h, root, ext, spare);
-    _catena_spine_set_flags(h, root, flags & FLAG_MASK);
+    _catena_root_set_flags(h, root, flags & CATENA_FLAG_MASK);
     h->chained++;
     note_alloc(h);
-    return blk(h, root);
+    return block_ptr(h, root);
 }
 
 static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags,
@@ -268,21 +237,20 @@ static void *new_object(catena_heap_t *h, size_t n, unsigned flags,
     if (!p && _catena_gc_auto(h, CATENA_NIL))
         p = alloc_any(h, d, flags, chain);
     if (!p) {
-        bool policy = !contig && !chain && h->free_blocks >= d;
         h->failed++;
-        _catena_err(h, policy ? CATENA_ENOCHAIN : CATENA_ENOMEM, NULL, fn);
+        _catena_err(h, miss(h, d, !contig), NULL, fn);
         return NULL;
     }
     h->gc.since += d;
     if ((flags & CATENA_ZERO) || must_zero(h, flags))
-        zero_object(h, p);
+        zero_or_copy(h, block_index(h, p), 0, d, NULL);
     return p;
 }
 
 void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
 {
     static const char fn[] = "catena_alloc";
-    bool bad = (flags & ~(FLAG_MASK | (unsigned)CATENA_ZERO)) ||
+    bool bad = (flags & ~(CATENA_FLAG_MASK | (unsigned)CATENA_ZERO)) ||
                ((flags & CATENA_FINAL) && (flags & CATENA_NOCOLLECT));
     if (bad && !bad_heap(h)) {
         _catena_err(h, CATENA_EINVAL, NULL, fn);
@@ -301,11 +269,11 @@ void *catena_alloc(catena_heap_t *h, size_t n)
 /* Return object i's blocks to the index (an explicit free or the sweep). */
 void _catena_release_obj(catena_heap_t *h, size_t i)
 {
-    if (ST_IS_CHAIN(st(h, i))) {
+    if (ST_IS_CHAIN(block_state(h, i))) {
         _catena_spine_release(h, i);
         h->chained--;
     } else {
-        _catena_run_release(h, i, run_len(h, i));
+        _catena_run_release(h, i, _catena_run_length(h, i));
     }
     h->objects--;
 }
@@ -327,16 +295,14 @@ int catena_free(catena_heap_t *h, void *obj)
 
 /* ---- resize -------------------------------------------------------------- */
 
-
-
 /* A chain left with one extent becomes contiguous again. */
 static size_t unchain_if_single(catena_heap_t *h, size_t root)
 {
     struct ent *e = ents(h, root, root);
-    if (_catena_spine_entries(h, root, root) != 1 || st(h, e[0].idx) != ST_EXT)
+    if (_catena_spine_entries(h, root, root) != 1 || block_state(h, e[0].idx) != ST_EXT)
         return root;
     size_t ext = e[0].idx;
-    EXT_TO_HEAD(h, ext, _catena_head_state(_catena_spine_flags(h, root)));
+    EXT_TO_HEAD(h, ext, _catena_head_state(_catena_root_flags(h, root)));
     _catena_run_release(h, root, 1);
     h->spine_blocks--;
     h->chained--;
@@ -344,15 +310,17 @@ static size_t unchain_if_single(catena_heap_t *h, size_t root)
 }
 
 /* Grow object i (contiguous of d0 blocks, or a chain) to d1 blocks without
- * moving data.  Returns the handle, or NIL when the blocks are not there
- * (nothing changed). */
-static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
+ * moving data; `extend_only`: only by extending a contiguous object into
+ * the free run after it.  Returns the handle, or NIL when the blocks are
+ * not there (nothing changed). */
+static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1,
+                   bool extend_only)
 {
     bool conv = !is_chain(h, i);
     size_t need = d1 - d0;
     size_t end = conv ? i + d0 : _catena_spine_last_end(h, i);
     size_t absorb = 0, rlen = 0;
-    if (end < h->nblocks && st(h, end) == ST_FREE) {
+    if (end < h->nblocks && block_state(h, end) == ST_FREE) {
         rlen = run_at(h, end)->len;
         absorb = rlen < need ? rlen : need;
     }
@@ -361,7 +329,7 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
         FREE_TO_TAIL(h, end);
         return i;
     }
-    if (conv && !h->chaining)
+    if (conv && (extend_only || !h->chaining))
         return CATENA_NIL;
     size_t k = 0, k0 = conv ? 1 : _catena_spine_count(h, i);
     if (absorb < need) {
@@ -387,13 +355,13 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1)
     size_t root = i;
     if (conv) {
         root = spare;
-        spare = *(cidx *)blk(h, root);
-        unsigned fl = _catena_state_flags(st(h, i));
+        spare = *(cidx *)block_ptr(h, root);
+        unsigned fl = _catena_state_flags(block_state(h, i));
         _catena_spine_init(h, root, 0);
         HEAD_TO_EXT(h, i);
         ents(h, root, root)[0].idx = (cidx)i;
         ents(h, root, root)[0].cum = (cidx)(d0 + absorb);
-        _catena_spine_set_flags(h, root, fl);
+        _catena_root_set_flags(h, root, fl);
         h->chained++;
     } else if (absorb) {
         _catena_spine_grow_last(h, root, absorb);
@@ -412,9 +380,20 @@ static size_t shrink(catena_heap_t *h, size_t i, size_t d0, size_t d1)
     return unchain_if_single(h, i);
 }
 
-size_t _catena_obj_blocks(const catena_heap_t *h, size_t i)
+/* The one grow path of both realloc flavours: the collector's threshold,
+ * the attempt, one automatic collection and a retry (not for extend_only:
+ * its caller moves the object next, which has its own retry), and the
+ * bookkeeping of a success.  Returns the handle or NIL. */
+static size_t grow_object(catena_heap_t *h, size_t i, size_t d0, size_t d1,
+                          bool extend_only)
 {
-    return is_chain(h, i) ? _catena_spine_total(h, i) : run_len(h, i);
+    _catena_gc_threshold(h, i);
+    size_t r = grow(h, i, d0, d1, extend_only);
+    if (r == CATENA_NIL && !extend_only && _catena_gc_auto(h, i))
+        r = grow(h, i, d0, d1, false);
+    if (r != CATENA_NIL)
+        grown(h, r, d0, d1);
+    return r;
 }
 
 void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
@@ -434,46 +413,37 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
     if (locked(h, obj, fn))
         return NULL;
     size_t d0 = _catena_obj_blocks(h, i), r = i;
-    if (d1 < d0) {
+    if (d1 < d0)
         r = shrink(h, i, d0, d1);
-    } else if (d1 > d0) {
-        _catena_gc_threshold(h, i);
-        r = grow(h, i, d0, d1);
-        if (r == CATENA_NIL && _catena_gc_auto(h, i))
-            r = grow(h, i, d0, d1);
-    }
+    else if (d1 > d0)
+        r = grow_object(h, i, d0, d1, false);
     if (r == CATENA_NIL) {
         h->failed++;
-        _catena_err(h, h->chaining ? CATENA_ENOMEM : CATENA_ENOCHAIN, obj, fn);
+        _catena_err(h, miss(h, d1 - d0, !is_chain(h, i)), obj, fn);
         return NULL;
     }
-    if (d1 > d0)
-        grown(h, r, d0, d1);
-    size_t used = h->nblocks - h->free_blocks;
-    if (used > h->peak_used)
-        h->peak_used = used;
-    return blk(h, r);
+    return block_ptr(h, r);
 }
 
-/* Copy object i into a new contiguous run of d blocks; free i. */
+/* Copy object i into a new contiguous run of d blocks; free i.  The
+ * caller has asked the collector's threshold. */
 static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
 {
-    unsigned fl = obj_flags(h, i);
-    _catena_gc_threshold(h, i);
+    unsigned fl = _catena_obj_flags(h, i);
     void *q = alloc_contig(h, d, fl);
     if (!q && _catena_gc_auto(h, i))
         q = alloc_contig(h, d, fl);
     if (!q) {
         h->failed++;
-        _catena_err(h, CATENA_ENOMEM, blk(h, i), fn);
+        _catena_err(h, CATENA_ENOMEM, block_ptr(h, i), fn);
         return NULL;
     }
     size_t n = _catena_obj_blocks(h, i);
-    catena_read(h, blk(h, i), 0, q, (n < d ? n : d) * B);
+    zero_or_copy(h, i, 0, n < d ? n : d, q);
     if (d > n) {
         h->gc.since += d - n;
         if (must_zero(h, fl))
-            memset((unsigned char *)q + n * B, 0, (d - n) * B);
+            memset((unsigned char *)q + n * CATENA_B, 0, (d - n) * CATENA_B);
     }
     _catena_release_obj(h, i);
     h->allocs--; /* a move is not a new allocation */
@@ -494,16 +464,15 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
         return NULL;
     }
     if (!is_chain(h, i)) {
-        size_t d0 = run_len(h, i), end = i + d0;
+        size_t d0 = _catena_run_length(h, i);
         if (d1 == d0)
             return obj;
         if (d1 < d0)
-            return blk(h, shrink(h, i, d0, d1));
-        if (end < h->nblocks && st(h, end) == ST_FREE &&
-            run_at(h, end)->len >= d1 - d0) {
-            grown(h, grow(h, i, d0, d1), d0, d1);
+            return block_ptr(h, shrink(h, i, d0, d1));
+        if (grow_object(h, i, d0, d1, true) != CATENA_NIL)
             return obj;
-        }
+    } else {
+        _catena_gc_threshold(h, i);
     }
     return move_contig(h, i, d1, fn);
 }
@@ -516,44 +485,6 @@ void *catena_flatten(catena_heap_t *h, void *obj)
         return NULL;
     if (!is_chain(h, i))
         return obj;
+    _catena_gc_threshold(h, i);
     return move_contig(h, i, _catena_spine_total(h, i), "catena_flatten");
-}
-
-/* ---- queries used by access.c -------------------------------------------- */
-
-size_t catena_size(catena_heap_t *h, const void *obj)
-{
-    size_t i;
-    if (_catena_handle(h, obj, "catena_size", &i))
-        return 0;
-    return _catena_obj_blocks(h, i) * B;
-}
-
-size_t catena_extents(catena_heap_t *h, const void *obj)
-{
-    size_t i;
-    if (_catena_handle(h, obj, "catena_extents", &i))
-        return 0;
-    return is_chain(h, i) ? _catena_spine_count(h, i) : 1;
-}
-
-bool catena_is_contiguous(catena_heap_t *h, const void *obj)
-{
-    size_t i;
-    if (_catena_handle(h, obj, "catena_is_contiguous", &i))
-        return false;
-    return !is_chain(h, i);
-}
-
-unsigned catena_flags(catena_heap_t *h, const void *obj)
-{
-    size_t i;
-    if (_catena_handle(h, obj, "catena_flags", &i))
-        return 0;
-    return obj_flags(h, i);
-}
-
-size_t _catena_run_length(const catena_heap_t *h, size_t s)
-{
-    return run_len(h, s);
 }

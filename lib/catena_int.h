@@ -1,5 +1,6 @@
 /*
- * catena_int.h - internal layout, block states and invariants of a heap.
+ * catena_int.h - internal layout, block states and invariants of a heap,
+ * and the interfaces between the layers of lib/.
  *
  * Layout of an arena:
  *
@@ -22,8 +23,8 @@
  *      plus NODE blocks, linked by the spine: a tree of one-block nodes that
  *      is left-packed and of minimal depth, so it has exactly S(k) non-root
  *      nodes for k extents (the blocks_for formula counts on this).
- *  I6  free_blocks, used_blocks, free_runs, objects, chained counters equal
- *      what a walk of the table finds.
+ *  I6  free_blocks, free_runs, objects, chained and spine_blocks counters
+ *      equal what a walk of the table finds (used blocks are N - free).
  *
  * THE COLLECTOR'S INVARIANT (gc.c; G1 checked by catena_check):
  *  G1  Outside a collection no object is marked.
@@ -33,6 +34,20 @@
  *      owner of an extent listed in hits[].  Marking ends only when no
  *      object is grey, so then every object reachable from the roots is
  *      marked, and the sweep may free every unmarked collectable one.
+ *
+ * THE LAYERS, lowest first; a file calls only into the layers below it
+ * (doc/design.md, "Map"):
+ *   table.c   block states, run length, handle validation, object flags,
+ *             error reporting
+ *   index.c   the free-run index (I2, I3)
+ *   spine.c   the extent tree of a chained object and its one walker (I5)
+ *   heap.c    creation over an arena, formulas, statistics, the map
+ *   check.c   the validator (every invariant, I6, G1)
+ *   alloc.c   allocation, free, resize
+ *   access.c  reading and writing objects; object queries
+ *   gc.c      the collector (G2), reached from alloc.c only through the
+ *             hook in struct gc_state that catena_gc_set_options installs
+ *   gc_ffi.c  libffi closures as collectable objects (hosted)
  */
 #ifndef CATENA_INT_H
 #define CATENA_INT_H
@@ -47,7 +62,8 @@
 /* Debug code is always compiled (so it cannot rot) and folded away. */
 static const bool catena_debug = CATENA_DEBUG;
 
-#define B ((size_t)CATENA_BLOCK_SIZE)
+/* The block size as a size_t, for arithmetic without conversions. */
+#define CATENA_B ((size_t)CATENA_BLOCK_SIZE)
 
 #if CATENA_BLOCK_SIZE < 16 || (CATENA_BLOCK_SIZE & (CATENA_BLOCK_SIZE - 1))
 #error "CATENA_BLOCK_SIZE must be a power of two >= 16"
@@ -79,6 +95,13 @@ typedef uint16_t cidx;
 #define ROOT_HDR 4 /* a whole entry: keeps the root's entries 4-byte aligned */
 #endif
 
+/* The object flags that are stored (CATENA_ZERO is not). */
+#define CATENA_FLAG_MASK \
+    ((unsigned)(CATENA_NOSCAN | CATENA_FINAL | CATENA_NOCOLLECT))
+/* Every collector option (catena_gc_set_options, and the validator). */
+#define CATENA_GC_ALL_OPTS \
+    ((unsigned)(CATENA_GC_AUTO | CATENA_GC_INTERIOR | CATENA_GC_ZERO))
+
 /* ---- block states (4 bits) ------------------------------------------- */
 enum {
     ST_FREE = 0,  /* first block of a free run */
@@ -93,18 +116,19 @@ enum {
 
 #define ST_IS_HEAD(s) ((s) >= ST_HEAD)        /* any object handle */
 #define ST_IS_CONTIG(s) ((s) >= ST_HEAD && ((s) < ST_CHAIN || (s) >= ST_PIN))
+#define ST_IS_CHAIN(s) (((s) | 1u) == ST_CHAIN + 1u)
 
-static inline unsigned st_get(const unsigned char *t, size_t i)
+static inline unsigned table_get(const unsigned char *t, size_t i)
 {
     return ((unsigned)t[i >> 1] >> ((i & 1) * 4)) & 0xFu;
 }
-static inline void st_put(unsigned char *t, size_t i, unsigned s)
+static inline void table_put(unsigned char *t, size_t i, unsigned s)
 {
     unsigned sh = (unsigned)((i & 1) * 4);
     t[i >> 1] = (unsigned char)((t[i >> 1] & ~(0xFu << sh)) | (s << sh));
 }
 
-/* ---- the collector's state (gc.c) -------------------------------------- */
+/* ---- the collector's state (its code is gc.c) -------------------------- */
 struct gc_roots {
     void *const *ptrs;
     size_t n;
@@ -114,6 +138,12 @@ struct gc_state {
     unsigned opts;        /* CATENA_GC_* */
     unsigned lock;        /* nesting depth; a collection holds one level */
     bool collecting;      /* between collect_start and collect_end */
+    /* The allocator's way to the collector: NULL until
+     * catena_gc_set_options installs it, so that a program that never
+     * configures the collector does not link gc.c.  Runs an automatic
+     * collection if enabled and allowed, keeping object `keep` (or NIL)
+     * alive; true if one ran. */
+    bool (*auto_collect)(catena_heap_t *h, size_t keep);
     cidx *stack;          /* the mark stack: handles of grey objects */
     size_t cap, sp;
     size_t ovf_lo;        /* lowest dropped grey object (SIZE_MAX: none) */
@@ -133,6 +163,18 @@ struct gc_state {
     uint64_t total_marked, total_freed;
     cidx stack0[CATENA_GC_STACK];
 };
+
+/* The state of a new heap (after zeroing): no collection, nothing grey,
+ * the built-in mark stack.  Part of the data layout, so catena_init sets
+ * it without linking the collector. */
+static inline void gc_state_init(struct gc_state *g)
+{
+    g->stack = g->stack0;
+    g->cap = CATENA_GC_STACK;
+    g->ovf_lo = SIZE_MAX;
+    g->horizon = SIZE_MAX;
+    g->keep = CATENA_NIL;
+}
 
 /* ---- the heap control block ------------------------------------------ */
 #define CATENA_MAGIC 0x63617465u /* "cate" */
@@ -154,7 +196,7 @@ struct catena_heap {
     catena_hook_fn hook;
     void *hook_ctx;
     /* counters (I6) */
-    size_t free_blocks, free_runs, used_blocks, peak_used;
+    size_t free_blocks, free_runs, peak_used; /* used: nblocks - free */
     size_t objects, chained, spine_blocks;
     size_t allocs, frees, failed;
     struct gc_state gc;
@@ -175,112 +217,173 @@ struct ent {
 #define MAX_DEPTH 34
 
 /* ---- pointers and indexes -------------------------------------------- */
-static inline void *blk(const catena_heap_t *h, size_t i)
+static inline void *block_ptr(const catena_heap_t *h, size_t i)
 {
-    return h->base + i * B;
+    return h->base + i * CATENA_B;
 }
-static inline size_t idx_of(const catena_heap_t *h, const void *p)
+static inline size_t block_index(const catena_heap_t *h, const void *p)
 {
-    return (size_t)((const unsigned char *)p - h->base) / B;
+    return (size_t)((const unsigned char *)p - h->base) / CATENA_B;
+}
+static inline unsigned block_state(const catena_heap_t *h, size_t i)
+{
+    return table_get(h->table, i);
 }
 static inline struct run_hdr *run_at(const catena_heap_t *h, size_t i)
 {
-    return (struct run_hdr *)blk(h, i);
+    return (struct run_hdr *)block_ptr(h, i);
 }
 static inline struct ent *node_at(const catena_heap_t *h, size_t i)
 {
-    return (struct ent *)blk(h, i);
+    return (struct ent *)block_ptr(h, i);
 }
 static inline cidx *footer_at(const catena_heap_t *h, size_t last)
 {
-    return (cidx *)((unsigned char *)blk(h, last) + B - sizeof(cidx));
+    return (cidx *)((unsigned char *)block_ptr(h, last) + CATENA_B -
+                    sizeof(cidx));
 }
 /* The entries of spine node `node` of the object whose root is `root`,
  * and how many it can hold. */
 static inline struct ent *ents(const catena_heap_t *h, size_t root,
                                size_t node)
 {
-    return (struct ent *)(void *)((unsigned char *)blk(h, node) +
+    return (struct ent *)(void *)((unsigned char *)block_ptr(h, node) +
                                   (node == root ? ROOT_HDR : 0));
 }
 static inline unsigned cap_of(size_t root, size_t node)
 {
     return node == root ? ROOT_CAP : FANOUT;
 }
-static inline unsigned st(const catena_heap_t *h, size_t i)
+/* An entry's cumulative count without the root's flag bits. */
+static inline size_t ent_cum(const struct ent *e)
 {
-    return st_get(h->table, i);
+    return e->cum & CATENA_CUM_MASK;
+}
+static inline bool bad_heap(const catena_heap_t *h)
+{
+    return !h || h->magic != CATENA_MAGIC;
 }
 
 /* ---- named state transitions ----------------------------------------- */
 /* Each asserts the state it leaves, so a wrong transition is caught where
- * it happens rather than by the next validation. */
-#define CATENA_ASSERT(h, c) \
-    do { if (catena_debug && !(c)) _catena_assert_fail(h, #c, __LINE__); } while (0)
+ * it happens rather than by the next validation.  A failed assertion
+ * reports "file:line: condition" as the hook's `where`. */
+#define CATENA_STR_(x) #x
+#define CATENA_STR(x) CATENA_STR_(x)
+#define CATENA_ASSERT(h, c)                                               \
+    do {                                                                  \
+        if (catena_debug && !(c))                                         \
+            _catena_assert_fail(h, __FILE__ ":" CATENA_STR(__LINE__)      \
+                                            ": " #c);                     \
+    } while (0)
 #define TRANSITION(h, i, from_ok, to) \
-    do { CATENA_ASSERT(h, from_ok); st_put((h)->table, (i), (to)); } while (0)
+    do { CATENA_ASSERT(h, from_ok); table_put((h)->table, (i), (to)); } while (0)
 
-#define FREE_TO_HEAD(h, i, s)  TRANSITION(h, i, st(h, i) == ST_FREE, s)
-#define FREE_TO_TAIL(h, i)     TRANSITION(h, i, st(h, i) == ST_FREE, ST_TAIL)
-#define TAIL_TO_HEAD(h, i, s)  TRANSITION(h, i, st(h, i) == ST_TAIL, s)
-#define TAIL_TO_FREE(h, i)     TRANSITION(h, i, st(h, i) == ST_TAIL, ST_FREE)
-#define HEAD_TO_FREE(h, i)     TRANSITION(h, i, st(h, i) >= ST_EXT, ST_FREE)
-#define HEAD_TO_TAIL(h, i)     TRANSITION(h, i, st(h, i) >= ST_EXT, ST_TAIL)
-#define HEAD_TO_EXT(h, i)      TRANSITION(h, i, ST_IS_CONTIG(st(h, i)), ST_EXT)
-#define EXT_TO_HEAD(h, i, s)   TRANSITION(h, i, st(h, i) == ST_EXT, s)
+#define FREE_TO_HEAD(h, i, s)  TRANSITION(h, i, block_state(h, i) == ST_FREE, s)
+#define FREE_TO_TAIL(h, i)     TRANSITION(h, i, block_state(h, i) == ST_FREE, ST_TAIL)
+#define TAIL_TO_HEAD(h, i, s)  TRANSITION(h, i, block_state(h, i) == ST_TAIL, s)
+#define TAIL_TO_FREE(h, i)     TRANSITION(h, i, block_state(h, i) == ST_TAIL, ST_FREE)
+#define HEAD_TO_FREE(h, i)     TRANSITION(h, i, block_state(h, i) >= ST_EXT, ST_FREE)
+#define HEAD_TO_TAIL(h, i)     TRANSITION(h, i, block_state(h, i) >= ST_EXT, ST_TAIL)
+#define HEAD_TO_EXT(h, i)      TRANSITION(h, i, ST_IS_CONTIG(block_state(h, i)), ST_EXT)
+#define EXT_TO_HEAD(h, i, s)   TRANSITION(h, i, block_state(h, i) == ST_EXT, s)
+/* Any allocated run start, or a TAIL where a run is trimmed, to FREE. */
+#define RUN_TO_FREE(h, i)      TRANSITION(h, i, block_state(h, i) != ST_FREE, ST_FREE)
 
 /* The mark bit: bit 0 of the collectable handle states (HEAD 4..11 and
  * CHAIN 12..13).  PIN objects have none: they are roots, never swept. */
 #define ST_MARKABLE(s) ((s) >= ST_HEAD && (s) < ST_PIN)
 #define ST_MARKED(s) (ST_MARKABLE(s) && ((s) & 1u))
-#define ST_IS_CHAIN(s) (((s) | 1u) == ST_CHAIN + 1u)
 #define MARK(h, i) \
-    TRANSITION(h, i, ST_MARKABLE(st(h, i)) && !(st(h, i) & 1u), st(h, i) | 1u)
+    TRANSITION(h, i, ST_MARKABLE(block_state(h, i)) && \
+                         !(block_state(h, i) & 1u), block_state(h, i) | 1u)
 #define UNMARK(h, i) \
-    TRANSITION(h, i, ST_MARKED(st(h, i)), st(h, i) & ~1u)
+    TRANSITION(h, i, ST_MARKED(block_state(h, i)), block_state(h, i) & ~1u)
 
-/* ---- cross-file internals -------------------------------------------- */
-/* heap.c */
-void _catena_assert_fail(catena_heap_t *h, const char *what, int line);
-int _catena_err(catena_heap_t *h, int err, const void *p, const char *where);
+/* ---- the lowest layer: here and table.c ------------------------------- */
+/* Length of the run starting at s (I1): count the TAIL states after it, a
+ * table byte (two blocks) at a time where possible.  Inline: every free
+ * and every measure of a contiguous object asks. */
+static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
+{
+    size_t i = s + 1, n = h->nblocks;
+    while (i < n && (i & 1) && block_state(h, i) == ST_TAIL)
+        i++;
+    if (i < n && !(i & 1)) {
+        while (i + 1 < n && h->table[i >> 1] == ST_TAIL * 0x11)
+            i += 2;
+        while (i < n && block_state(h, i) == ST_TAIL)
+            i++;
+    }
+    return i - s;
+}
+
+/* Record err for catena_last_error and call the hook; returns err.  The
+ * error record is the one thing a function given a const heap writes. */
+int _catena_err(const catena_heap_t *h, int err, const void *p,
+                const char *where);
+void _catena_assert_fail(const catena_heap_t *h, const char *what);
+/* Validate a handle: 0 and its block in *out, or the error (reported). */
+int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
+                   size_t *out);
+/* Object states and flags: a contiguous object's flags are in its state,
+ * a chained one's in its root block. */
 unsigned _catena_head_state(unsigned flags);
 unsigned _catena_state_flags(unsigned s);
-size_t _catena_spine_nodes(size_t k);
+unsigned _catena_root_flags(const catena_heap_t *h, size_t root);
+void _catena_root_set_flags(catena_heap_t *h, size_t root, unsigned f);
+unsigned _catena_obj_flags(const catena_heap_t *h, size_t i);
 
-/* index.c: the free-run index */
+/* ---- index.c: the free-run index ---------------------------------------- */
 unsigned _catena_bin_of(size_t len);
 void _catena_run_insert(catena_heap_t *h, size_t s, size_t len);
 void _catena_run_unlink(catena_heap_t *h, size_t s);
-size_t _catena_run_fit(catena_heap_t *h, size_t want);
-size_t _catena_run_largest(catena_heap_t *h);
-size_t _catena_run_smallest(catena_heap_t *h);
+size_t _catena_run_fit(const catena_heap_t *h, size_t want);
+size_t _catena_run_largest(const catena_heap_t *h);
+size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
 size_t _catena_run_take_last(catena_heap_t *h, size_t s);
 size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to);
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
-size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
+size_t _catena_greedy_extents(const catena_heap_t *h, size_t want);
 
-/* spine.c: the extent tree of a chained object */
-struct seg {
-    size_t start; /* first block of the extent */
-    size_t lo;    /* object block offset where it begins */
-    size_t hi;    /* ... and ends (exclusive) */
-};
-/* Walks a chain's extents in object order, O(1) amortised a step:
- * for (_catena_spine_iter(&w, root); _catena_spine_next(h, &w, &s, &n);) */
-struct spine_iter {
-    size_t root, prev_cum;
+/* ---- spine.c: the extent tree of a chained object ----------------------- */
+/* The one walker of a spine, depth first in object order; the collector,
+ * the validator, release and copying share it.  Each step reports one
+ * entry of a node, or a node whose entries are all done (the root last):
+ *   SPINE_EXT   v->blk is an extent covering object blocks [lo, hi)
+ *   SPINE_NODE  v->blk is any other child (entered next, unless it is out
+ *               of range or MAX_DEPTH is reached: the validator checks)
+ *   SPINE_DONE  v->blk is a node (or the root) left for good
+ * v->depth is the depth of the node holding the entry (root: 0), v->slot
+ * its index there; w->node[0..depth] is the path to that node. */
+struct spine_walk {
+    size_t root;
+    int sp;
     size_t node[MAX_DEPTH];
     unsigned pos[MAX_DEPTH];
-    int sp;
+    size_t prev; /* end of the last extent reported: where the next starts */
 };
-void _catena_spine_iter(struct spine_iter *w, size_t root);
-bool _catena_spine_next(const catena_heap_t *h, struct spine_iter *w,
-                        size_t *start, size_t *len);
+struct spine_visit {
+    size_t blk, lo, hi;
+    int depth;
+    unsigned slot;
+};
+enum { SPINE_END, SPINE_EXT, SPINE_NODE, SPINE_DONE };
+void _catena_spine_walk(struct spine_walk *w, size_t root);
+int _catena_spine_step(const catena_heap_t *h, struct spine_walk *w,
+                       struct spine_visit *v);
+/* The next extent only: false at the end. */
+bool _catena_spine_next(const catena_heap_t *h, struct spine_walk *w,
+                        struct spine_visit *v);
+
+/* A block offset's extent: start block, and object blocks [lo, hi). */
+struct seg {
+    size_t start, lo, hi;
+};
+size_t _catena_spine_nodes(size_t k);
 size_t _catena_spine_total(const catena_heap_t *h, size_t root);
-unsigned _catena_spine_flags(const catena_heap_t *h, size_t root);
-void _catena_spine_set_flags(catena_heap_t *h, size_t root, unsigned f);
 void _catena_spine_init(catena_heap_t *h, size_t root, unsigned flags);
 unsigned _catena_spine_entries(const catena_heap_t *h, size_t root,
                                size_t node);
@@ -293,20 +396,20 @@ void _catena_spine_grow_last(catena_heap_t *h, size_t root, size_t add);
 void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep);
 void _catena_spine_release(catena_heap_t *h, size_t root);
 size_t _catena_spine_last_end(const catena_heap_t *h, size_t root);
-
-/* alloc.c */
-size_t _catena_run_length(const catena_heap_t *h, size_t s);
+/* Blocks of data of object i, contiguous or chained. */
 size_t _catena_obj_blocks(const catena_heap_t *h, size_t i);
-int _catena_handle(catena_heap_t *h, const void *p, const char *where,
-                   size_t *out);
+
+/* ---- alloc.c: what the collector needs from allocation ------------------ */
+/* Return object i's blocks to the index (an explicit free or the sweep). */
 void _catena_release_obj(catena_heap_t *h, size_t i);
 
-/* gc.c: what allocation needs from the collector */
-void _catena_gc_init(catena_heap_t *h);
-/* An automatic collection if enabled and allowed, keeping object `keep`
- * (or NIL) alive; true if one ran. */
-bool _catena_gc_auto(catena_heap_t *h, size_t keep);
-/* The same, only once the allocation threshold is reached. */
+/* ---- the collector, as allocation sees it ------------------------------- */
+/* An automatic collection through the hook (none until the collector is
+ * configured), keeping object `keep` (or NIL) alive; true if one ran. */
+static inline bool _catena_gc_auto(catena_heap_t *h, size_t keep)
+{
+    return h->gc.auto_collect && h->gc.auto_collect(h, keep);
+}
 /* Collect when the allocation threshold is reached; inline because every
  * allocation asks and the answer is almost always no. */
 static inline void _catena_gc_threshold(catena_heap_t *h, size_t keep)
@@ -314,6 +417,8 @@ static inline void _catena_gc_threshold(catena_heap_t *h, size_t keep)
     if (h->gc.threshold && h->gc.since >= h->gc.threshold)
         _catena_gc_auto(h, keep);
 }
+
+/* ---- gc.c / regs_arm.c -------------------------------------------------- */
 /* Scan the calling thread's callee-saved registers as roots.  Hosted
  * builds use setjmp; bare-metal ports override the weak default (a no-op:
  * catena_collect then relies on the compiler spilling registers to the

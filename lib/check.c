@@ -6,16 +6,15 @@
  */
 #include "catena_int.h"
 
-static int bad(catena_heap_t *h, const char *what)
+static int bad(const catena_heap_t *h, const char *what)
 {
     return _catena_err(h, CATENA_ECORRUPT, NULL, what);
 }
 
-static size_t ecum(const struct ent *e) { return e->cum & CATENA_CUM_MASK; }
-
 
 /* I3: every class list is well linked and holds runs of its class. */
-static int check_index(catena_heap_t *h, size_t *runs, size_t *blocks)
+static int check_index(const catena_heap_t *h, size_t *runs,
+                       size_t *blocks)
 {
     size_t n = h->nblocks;
     *runs = *blocks = 0;
@@ -31,7 +30,7 @@ static int check_index(catena_heap_t *h, size_t *runs, size_t *blocks)
         size_t prev = CATENA_NIL;
         for (size_t s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
             const struct run_hdr *r = run_at(h, s);
-            if (s >= n || st(h, s) != ST_FREE)
+            if (s >= n || block_state(h, s) != ST_FREE)
                 return bad(h, "class list names a block that is not free");
             if (r->prev != prev)
                 return bad(h, "free list back link broken");
@@ -55,73 +54,75 @@ struct spine_count {
     size_t exts, ext_blocks, nodes;
 };
 
-/* I5 for one chained object. */
-static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
+/* The node-level part of I5 for one node: entries packed at the front,
+ * and full unless on the right edge of the tree (left-packed). */
+static int check_node(const catena_heap_t *h, size_t root, size_t node,
+                      bool edge)
 {
-    size_t stack[MAX_DEPTH], lo[MAX_DEPTH];
-    unsigned pos[MAX_DEPTH];
-    bool edge[MAX_DEPTH];
-    int sp = 0, leaf_depth = -1;
-    size_t k = 0, nodes = 0, total = 0;
-    unsigned fl = _catena_spine_flags(h, root);
-    if ((fl & ~7u) || ((fl & CATENA_FINAL) && (fl & CATENA_NOCOLLECT)))
+    const struct ent *e = ents(h, root, node);
+    unsigned n = _catena_spine_entries(h, root, node), cap = cap_of(root, node);
+    if (n == 0)
+        return bad(h, "empty spine node");
+    for (unsigned j = n; j < cap; j++)
+        if (e[j].idx != CATENA_NIL)
+            return bad(h, "spine entry after the end");
+    if (n < cap && !edge)
+        return bad(h, "spine not left-packed");
+    return CATENA_OK;
+}
+
+/* I5 for one chained object, on the shared walker: every entry it reports
+ * is checked before the walker reads the child. */
+static int check_spine(const catena_heap_t *h, size_t root,
+                       struct spine_count *sc)
+{
+    bool edge[MAX_DEPTH]; /* node at this depth is on the right edge */
+    int leaf_depth = -1, s, e;
+    size_t k = 0, nodes = 0;
+    unsigned fl = _catena_root_flags(h, root);
+    if ((fl & ~CATENA_FLAG_MASK) ||
+        ((fl & CATENA_FINAL) && (fl & CATENA_NOCOLLECT)))
         return bad(h, "chained object has bad flags");
-    stack[0] = root;
-    pos[0] = 0;
-    lo[0] = 0;
     edge[0] = true;
-    while (sp >= 0) {
-        size_t node = stack[sp];
-        const struct ent *e = ents(h, root, node);
-        unsigned n = _catena_spine_entries(h, root, node), i = pos[sp];
-        unsigned cap = cap_of(root, node);
-        if (i == 0) {
-            if (n == 0)
-                return bad(h, "empty spine node");
-            for (unsigned j = n; j < cap; j++)
-                if (e[j].idx != CATENA_NIL)
-                    return bad(h, "spine entry after the end");
-            if (n < cap && !edge[sp])
-                return bad(h, "spine not left-packed");
-        }
-        if (i == n) {
-            sp--;
+    if ((e = check_node(h, root, root, true)))
+        return e;
+    struct spine_walk w;
+    struct spine_visit v;
+    for (_catena_spine_walk(&w, root);
+         (s = _catena_spine_step(h, &w, &v)) != SPINE_END;) {
+        if (s == SPINE_DONE)
             continue;
-        }
-        pos[sp]++;
-        size_t c = e[i].idx, clo = i ? ecum(&e[i - 1]) : lo[sp];
-        if (c >= h->nblocks || ecum(&e[i]) <= clo)
+        size_t parent = w.node[v.depth], c = v.blk;
+        const struct ent *pe = ents(h, root, parent);
+        if (c >= h->nblocks || v.hi <= v.lo)
             return bad(h, "spine entry out of range or not increasing");
-        unsigned cs = st(h, c), s0 = st(h, e[0].idx);
+        unsigned cs = block_state(h, c), s0 = block_state(h, pe[0].idx);
         if (cs != s0 || (cs != ST_EXT && cs != ST_NODE))
             return bad(h, "spine child is neither all extents nor all nodes");
-        if (cs == ST_EXT) {
+        if (s == SPINE_EXT) {
             if (leaf_depth < 0)
-                leaf_depth = sp;
-            if (leaf_depth != sp)
+                leaf_depth = v.depth;
+            if (leaf_depth != v.depth)
                 return bad(h, "spine leaves at different depths");
-            if (clo != total ||
-                _catena_run_length(h, c) != ecum(&e[i]) - clo)
+            if (_catena_run_length(h, c) != v.hi - v.lo)
                 return bad(h, "extent length disagrees with the spine");
-            total = ecum(&e[i]);
             k++;
             sc->exts++;
-            sc->ext_blocks += ecum(&e[i]) - clo;
-        } else {
-            if (sp + 1 >= MAX_DEPTH || _catena_run_length(h, c) != 1)
-                return bad(h, "spine too deep or node not one block");
-            nodes++;
-            sc->nodes++;
-            stack[sp + 1] = c;
-            pos[sp + 1] = 0;
-            lo[sp + 1] = clo;
-            edge[sp + 1] = edge[sp] && i + 1 == n;
-            sp++;
-            /* the child's last cumulative count must equal this entry's */
-            unsigned cn = _catena_spine_entries(h, root, c);
-            if (!cn || ecum(&ents(h, root, c)[cn - 1]) != ecum(&e[i]))
-                return bad(h, "spine node total disagrees with its parent");
+            sc->ext_blocks += v.hi - v.lo;
+            continue;
         }
+        if (v.depth + 1 >= MAX_DEPTH || _catena_run_length(h, c) != 1)
+            return bad(h, "spine too deep or node not one block");
+        nodes++;
+        sc->nodes++;
+        unsigned pn = _catena_spine_entries(h, root, parent);
+        edge[v.depth + 1] = edge[v.depth] && v.slot + 1 == pn;
+        if ((e = check_node(h, root, c, edge[v.depth + 1])))
+            return e;
+        /* the child's last cumulative count must equal this entry's */
+        unsigned cn = _catena_spine_entries(h, root, c);
+        if (ent_cum(&ents(h, root, c)[cn - 1]) != v.hi)
+            return bad(h, "spine node total disagrees with its parent");
     }
     if (k < 2)
         return bad(h, "chained object with fewer than two extents");
@@ -133,7 +134,7 @@ static int check_spine(catena_heap_t *h, size_t root, struct spine_count *sc)
 }
 
 /* The collector's own state. */
-static int check_gc(catena_heap_t *h)
+static int check_gc(const catena_heap_t *h)
 {
     const struct gc_state *g = &h->gc;
     if (!g->stack || g->cap == 0 || g->sp > g->cap)
@@ -142,15 +143,14 @@ static int check_gc(catena_heap_t *h)
         return bad(h, "collection running without the lock");
     if (!g->collecting && (g->sp || g->nhits || g->ovf_lo != SIZE_MAX))
         return bad(h, "grey objects outside a collection");
-    if (g->opts & ~(unsigned)(CATENA_GC_AUTO | CATENA_GC_INTERIOR |
-                              CATENA_GC_ZERO))
+    if (g->opts & ~CATENA_GC_ALL_OPTS)
         return bad(h, "unknown collector options");
     return CATENA_OK;
 }
 
-int catena_check(catena_heap_t *h)
+int catena_check(const catena_heap_t *h)
 {
-    if (!h || h->magic != CATENA_MAGIC)
+    if (bad_heap(h))
         return _catena_err(h, CATENA_ECORRUPT, NULL, "bad heap magic");
     size_t n = h->nblocks;
     if (n < 2 || n > CATENA_MAX_BLOCKS || h->nbins != _catena_bin_of(n) + 1)
@@ -164,7 +164,7 @@ int catena_check(catena_heap_t *h)
     struct spine_count sc = {0, 0, 0};
     bool prev_free = false;
     for (size_t i = 0; i < n;) {
-        unsigned s = st(h, i);
+        unsigned s = block_state(h, i);
         if (s == ST_TAIL)
             return bad(h, "a run starts with a TAIL block");
         size_t len = _catena_run_length(h, i);

@@ -57,32 +57,10 @@ typedef uintptr_t gc_word;
 #endif
 #endif
 
-#define ALL_OPTS ((unsigned)(CATENA_GC_AUTO | CATENA_GC_INTERIOR | CATENA_GC_ZERO))
-
-static bool bad_heap(const catena_heap_t *h)
-{
-    return !h || h->magic != CATENA_MAGIC;
-}
-
-static unsigned obj_flags(const catena_heap_t *h, size_t i, unsigned s)
-{
-    return ST_IS_CHAIN(s) ? _catena_spine_flags(h, i) : _catena_state_flags(s);
-}
-
 /* Unmarked and collectable: what the sweep frees. */
 static bool is_white(unsigned s)
 {
     return ST_MARKABLE(s) && !(s & 1u);
-}
-
-void _catena_gc_init(catena_heap_t *h)
-{
-    struct gc_state *g = &h->gc;
-    g->stack = g->stack0;
-    g->cap = CATENA_GC_STACK;
-    g->ovf_lo = SIZE_MAX;
-    g->horizon = SIZE_MAX;
-    g->keep = CATENA_NIL;
 }
 
 /* ---- mark ---------------------------------------------------------------- */
@@ -106,11 +84,11 @@ static void push(catena_heap_t *h, size_t i)
 
 static void mark(catena_heap_t *h, size_t i)
 {
-    unsigned s = st(h, i);
+    unsigned s = block_state(h, i);
     MARK(h, i);
     if (ST_IS_CHAIN(s))
         h->gc.unmarked_chains--;
-    if (!(obj_flags(h, i, s) & CATENA_NOSCAN))
+    if (!(_catena_obj_flags(h, i) & CATENA_NOSCAN))
         push(h, i);
 }
 
@@ -118,7 +96,7 @@ static void mark(catena_heap_t *h, size_t i)
  * steps a table byte (two TAILs) at a time where it can. */
 static size_t run_start(const catena_heap_t *h, size_t i)
 {
-    while (st(h, i) == ST_TAIL) {
+    while (block_state(h, i) == ST_TAIL) {
         if ((i & 1) && i >= 3 && h->table[i >> 1] == ST_TAIL * 0x11)
             i -= 2;
         else
@@ -147,7 +125,7 @@ static void ext_hit(catena_heap_t *h, size_t e)
  * object counts, extents included.  Spine nodes and free blocks never. */
 static void mark_candidate(catena_heap_t *h, size_t i, size_t in)
 {
-    unsigned s = st(h, i);
+    unsigned s = block_state(h, i);
     bool interior = (h->gc.opts & CATENA_GC_INTERIOR) != 0;
     if (ST_MARKABLE(s)) {
         if (!(s & 1u) && (in == 0 || interior))
@@ -158,7 +136,7 @@ static void mark_candidate(catena_heap_t *h, size_t i, size_t in)
         return;
     if (s == ST_TAIL) {
         i = run_start(h, i);
-        s = st(h, i);
+        s = block_state(h, i);
         if (is_white(s))
             mark(h, i);
         if (s != ST_EXT)
@@ -171,8 +149,8 @@ static void mark_candidate(catena_heap_t *h, size_t i, size_t in)
 static inline void mark_word(catena_heap_t *h, uintptr_t w)
 {
     uintptr_t off = w - (uintptr_t)h->base;
-    if (off < (uintptr_t)h->nblocks * B)
-        mark_candidate(h, (size_t)(off / B), (size_t)(off % B));
+    if (off < (uintptr_t)h->nblocks * CATENA_B)
+        mark_candidate(h, (size_t)(off / CATENA_B), (size_t)(off % CATENA_B));
 }
 
 static void scan_words(catena_heap_t *h, const void *p, size_t bytes)
@@ -186,13 +164,13 @@ static void scan_words(catena_heap_t *h, const void *p, size_t bytes)
  * spine is structure, never data). */
 static void scan_obj(catena_heap_t *h, size_t i)
 {
-    if (ST_IS_CHAIN(st(h, i))) {
-        struct spine_iter w;
-        size_t s, n;
-        for (_catena_spine_iter(&w, i); _catena_spine_next(h, &w, &s, &n);)
-            scan_words(h, blk(h, s), n * B);
+    if (ST_IS_CHAIN(block_state(h, i))) {
+        struct spine_walk w;
+        struct spine_visit v;
+        for (_catena_spine_walk(&w, i); _catena_spine_next(h, &w, &v);)
+            scan_words(h, block_ptr(h, v.blk), (v.hi - v.lo) * CATENA_B);
     } else {
-        scan_words(h, blk(h, i), _catena_run_length(h, i) * B);
+        scan_words(h, block_ptr(h, i), _catena_run_length(h, i) * CATENA_B);
     }
 }
 
@@ -214,10 +192,10 @@ static void rescan(catena_heap_t *h)
     size_t i = g->ovf_lo;
     g->ovf_lo = SIZE_MAX;
     while (i < h->nblocks) {
-        unsigned s = st(h, i);
+        unsigned s = block_state(h, i);
         size_t next = i + _catena_run_length(h, i);
         g->horizon = i + 1;
-        if (ST_MARKED(s) && !(obj_flags(h, i, s) & CATENA_NOSCAN)) {
+        if (ST_MARKED(s) && !(_catena_obj_flags(h, i) & CATENA_NOSCAN)) {
             scan_obj(h, i);
             drain(h);
         }
@@ -248,14 +226,14 @@ static void resolve_hits(catena_heap_t *h)
     struct gc_state *g = &h->gc;
     size_t chains_left = g->unmarked_chains;
     for (size_t i = 0; i < h->nblocks && chains_left && g->nhits; i++) {
-        if (st(h, i) != ST_CHAIN)
+        if (block_state(h, i) != ST_CHAIN)
             continue;
         chains_left--;
-        struct spine_iter w;
-        size_t s, n;
+        struct spine_walk w;
+        struct spine_visit v;
         bool owner = false;
-        for (_catena_spine_iter(&w, i); _catena_spine_next(h, &w, &s, &n);)
-            owner |= take_hit(g, s);
+        for (_catena_spine_walk(&w, i); _catena_spine_next(h, &w, &v);)
+            owner |= take_hit(g, v.blk);
         if (owner)
             mark(h, i);
     }
@@ -283,18 +261,18 @@ static void finish_marking(catena_heap_t *h)
 static void mark_heap_roots(catena_heap_t *h)
 {
     for (size_t i = 0; i < h->nblocks; i += _catena_run_length(h, i)) {
-        unsigned s = st(h, i);
+        unsigned s = block_state(h, i);
         if (s == ST_PIN) {
             scan_obj(h, i);
             drain(h);
         } else if (s == ST_CHAIN &&
-                   (_catena_spine_flags(h, i) & CATENA_NOCOLLECT)) {
+                   (_catena_root_flags(h, i) & CATENA_NOCOLLECT)) {
             mark(h, i);
             drain(h);
         }
     }
     size_t k = h->gc.keep;
-    if (k != CATENA_NIL && is_white(st(h, k))) {
+    if (k != CATENA_NIL && is_white(block_state(h, k))) {
         mark(h, k);
         drain(h);
     }
@@ -304,7 +282,7 @@ static void mark_heap_roots(catena_heap_t *h)
 static bool none_marked(const catena_heap_t *h)
 {
     for (size_t i = 0; i < h->nblocks; i++)
-        if (ST_MARKED(st(h, i)))
+        if (ST_MARKED(block_state(h, i)))
             return false;
     return true;
 }
@@ -350,9 +328,9 @@ static void finalise(catena_heap_t *h)
     if (!g->final_fn)
         return;
     for (size_t i = 0; i < h->nblocks; i += _catena_run_length(h, i)) {
-        unsigned s = st(h, i);
-        if (is_white(s) && (obj_flags(h, i, s) & CATENA_FINAL)) {
-            g->final_fn(g->final_ctx, h, blk(h, i));
+        unsigned s = block_state(h, i);
+        if (is_white(s) && (_catena_obj_flags(h, i) & CATENA_FINAL)) {
+            g->final_fn(g->final_ctx, h, block_ptr(h, i));
             g->finalised++;
         }
     }
@@ -364,10 +342,10 @@ static void finalise(catena_heap_t *h)
 static size_t free_run_end(const catena_heap_t *h, size_t i)
 {
     size_t s = i;
-    if (st(h, i) != ST_FREE)
-        s = st(h, i - 1) == ST_FREE ? i - 1 : *footer_at(h, i - 1);
-    CATENA_ASSERT((catena_heap_t *)h, s <= i && st(h, s) == ST_FREE &&
-                                          s + run_at(h, s)->len > i);
+    if (block_state(h, i) != ST_FREE)
+        s = block_state(h, i - 1) == ST_FREE ? i - 1 : *footer_at(h, i - 1);
+    CATENA_ASSERT(h, s <= i && block_state(h, s) == ST_FREE &&
+                         s + run_at(h, s)->len > i);
     return s + run_at(h, s)->len;
 }
 
@@ -378,7 +356,7 @@ static void sweep(catena_heap_t *h)
 {
     size_t i = 0;
     while (i < h->nblocks) {
-        unsigned s = st(h, i);
+        unsigned s = block_state(h, i);
         if (s == ST_FREE) {
             i += run_at(h, i)->len;
         } else if (ST_MARKED(s)) {
@@ -486,7 +464,9 @@ int catena_collect(catena_heap_t *h)
 
 /* ---- automatic collection ------------------------------------------------ */
 
-bool _catena_gc_auto(catena_heap_t *h, size_t keep)
+/* The allocator's hook (struct gc_state), installed by
+ * catena_gc_set_options. */
+static bool auto_collect(catena_heap_t *h, size_t keep)
 {
     struct gc_state *g = &h->gc;
     if (!(g->opts & CATENA_GC_AUTO) || g->lock)
@@ -538,11 +518,12 @@ void catena_gc_set_stack_top(catena_heap_t *h, void *top)
 int catena_gc_set_options(catena_heap_t *h, unsigned opts)
 {
     static const char fn[] = "catena_gc_set_options";
-    if (bad_heap(h) || (opts & ~ALL_OPTS))
+    if (bad_heap(h) || (opts & ~CATENA_GC_ALL_OPTS))
         return _catena_err(h, CATENA_EINVAL, NULL, fn);
     if (h->gc.collecting)
         return _catena_err(h, CATENA_ELOCKED, NULL, fn);
     h->gc.opts = opts;
+    h->gc.auto_collect = auto_collect;
     return CATENA_OK;
 }
 

@@ -17,7 +17,7 @@
  * collection finds the object unreachable, the finaliser frees the libffi
  * closure: the code pointer is dead from then on.
  */
-#include <ffi.h> /* first: catena.h declares the closure API after it */
+#include "catena_ffi.h"
 #include "catena_int.h"
 
 #if !FFI_CLOSURES

@@ -1,78 +1,20 @@
 /*
- * heap.c - creating a heap over an arena, errors, formulas, statistics.
+ * heap.c - creating a heap over an arena, the formulas of its geometry,
+ * statistics and the map (above the index and the spine).
  */
 #include "catena_int.h"
 
-static const char *const errstr[CATENA_NERR] = {
-    [CATENA_OK] = "success",
-    [CATENA_ENOMEM] = "not enough free blocks",
-    [CATENA_ESIZE] = "size is zero or too large",
-    [CATENA_EINVAL] = "invalid argument",
-    [CATENA_EFOREIGN] = "pointer is not in this heap",
-    [CATENA_EINTERIOR] = "pointer into an object, not its handle",
-    [CATENA_EFREE] = "pointer to free memory (double free?)",
-    [CATENA_ERANGE] = "offset or length outside the object",
-    [CATENA_ESMALL] = "arena too small",
-    [CATENA_EALIGN] = "arena misaligned",
-    [CATENA_EBIG] = "arena has more blocks than the index can name",
-    [CATENA_ECORRUPT] = "heap metadata corrupt",
-    [CATENA_ENOCHAIN] = "no contiguous run and chaining is disabled",
-    [CATENA_ELOCKED] = "heap is locked",
-};
-
-const char *catena_strerror(int err)
-{
-    if (err < 0 || err >= CATENA_NERR)
-        return "unknown error";
-    return errstr[err];
-}
-
-int _catena_err(catena_heap_t *h, int err, const void *p, const char *where)
-{
-    if (h) {
-        h->last_err = err;
-        if (h->hook)
-            h->hook(h->hook_ctx, h, err, p, where);
-    }
-    return err;
-}
-
-void _catena_assert_fail(catena_heap_t *h, const char *what, int line)
-{
-    (void)line;
-    _catena_err(h, CATENA_ECORRUPT, NULL, what);
-#if defined(__GNUC__)
-    __builtin_trap();
-#else
-    for (;;) {
-    }
-#endif
-}
-
 /* ---- formulas -------------------------------------------------------- */
 
-size_t catena_block_size(void) { return B; }
+size_t catena_block_size(void) { return CATENA_B; }
 
 size_t catena_max_blocks(void) { return CATENA_MAX_BLOCKS; }
-
-/* Non-root spine nodes of a left-packed, minimal-depth tree over k
- * extents: each level has ceil(below / f) nodes, up to the first level
- * that fits in the root (r entries). */
-size_t _catena_spine_nodes(size_t k)
-{
-    size_t s = 0;
-    while (k > ROOT_CAP) {
-        k = (k + FANOUT - 1) / FANOUT;
-        s += k;
-    }
-    return s;
-}
 
 size_t catena_blocks_for(size_t n)
 {
     if (n == 0)
         return SIZE_MAX;
-    size_t d = n / B + (n % B != 0);
+    size_t d = n / CATENA_B + (n % CATENA_B != 0);
     if (d > CATENA_MAX_BLOCKS)
         return SIZE_MAX;
     if (d <= 1)
@@ -90,14 +32,14 @@ static size_t ctl_bytes(size_t nblocks)
 
 size_t catena_overhead(size_t nblocks)
 {
-    return (ctl_bytes(nblocks) + B - 1) / B * B;
+    return (ctl_bytes(nblocks) + CATENA_B - 1) / CATENA_B * CATENA_B;
 }
 
 /* Bytes from addr to the end of block n-1 when the heap has n blocks. */
 static size_t footprint(uintptr_t addr, size_t n)
 {
-    uintptr_t base = (addr + ctl_bytes(n) + B - 1) & ~(uintptr_t)(B - 1);
-    return (size_t)(base - addr) + n * B;
+    uintptr_t base = (addr + ctl_bytes(n) + CATENA_B - 1) & ~(uintptr_t)(CATENA_B - 1);
+    return (size_t)(base - addr) + n * CATENA_B;
 }
 
 size_t catena_arena_blocks(uintptr_t addr, size_t size)
@@ -107,7 +49,7 @@ size_t catena_arena_blocks(uintptr_t addr, size_t size)
         return 0;
     /* An overestimate by at most the class heads and padding (a few dozen
      * blocks), then exact. */
-    size_t n = (size - fixed) / (2 * B + 1) * 2;
+    size_t n = (size - fixed) / (2 * CATENA_B + 1) * 2;
     while (n > 0 && footprint(addr, n) > size)
         n--;
     while (footprint(addr, n + 1) <= size)
@@ -139,75 +81,22 @@ int catena_init(void *arena, size_t size, catena_heap_t **out)
     for (unsigned b = 0; b < h->nbins; b++)
         h->bins[b] = CATENA_NIL;
     h->table = (unsigned char *)(h->bins + h->nbins);
-    h->base = (unsigned char *)((a + ctl_bytes(n) + B - 1) &
-                                ~(uintptr_t)(B - 1));
+    h->base = (unsigned char *)((a + ctl_bytes(n) + CATENA_B - 1) &
+                                ~(uintptr_t)(CATENA_B - 1));
     /* One free run: block 0 FREE, every other block TAIL. */
     memset(h->table, ST_TAIL * 0x11, (n + 1) / 2);
-    st_put(h->table, 0, ST_FREE);
+    table_put(h->table, 0, ST_FREE);
     h->chaining = true;
-    _catena_gc_init(h);
+    gc_state_init(&h->gc);
     h->magic = CATENA_MAGIC;
     _catena_run_insert(h, 0, n);
     *out = h;
     return CATENA_OK;
 }
 
-void catena_set_hook(catena_heap_t *h, catena_hook_fn fn, void *ctx)
-{
-    h->hook = fn;
-    h->hook_ctx = ctx;
-}
-
-int catena_last_error(const catena_heap_t *h) { return h->last_err; }
-
 void catena_set_chaining(catena_heap_t *h, bool on) { h->chaining = on; }
 
-/* ---- object states ----------------------------------------------------- */
-
-unsigned _catena_head_state(unsigned flags)
-{
-    if (flags & CATENA_NOCOLLECT)
-        return ST_PIN + (flags & CATENA_NOSCAN);
-    return ST_HEAD + 2 * (flags & (CATENA_NOSCAN | CATENA_FINAL));
-}
-
-unsigned _catena_state_flags(unsigned s)
-{
-    if (s >= ST_PIN)
-        return CATENA_NOCOLLECT | (s - ST_PIN);
-    return ((s - ST_HEAD) >> 1) & (CATENA_NOSCAN | CATENA_FINAL);
-}
-
 /* ---- statistics -------------------------------------------------------- */
-
-void catena_stats(catena_heap_t *h, struct catena_stats *st)
-{
-    memset(st, 0, sizeof *st);
-    st->block_size = B;
-    st->total_blocks = h->nblocks;
-    st->free_blocks = h->free_blocks;
-    st->used_blocks = h->nblocks - h->free_blocks;
-    st->peak_used = h->peak_used;
-    st->free_runs = h->free_runs;
-    st->objects = h->objects;
-    st->chained_objects = h->chained;
-    st->spine_blocks = h->spine_blocks;
-    st->allocs = h->allocs;
-    st->frees = h->frees;
-    st->failed_allocs = h->failed;
-    size_t s = _catena_run_largest(h);
-    for (; s != CATENA_NIL; s = run_at(h, s)->next)
-        if (run_at(h, s)->len > st->largest_free_run)
-            st->largest_free_run = run_at(h, s)->len;
-    st->frag_permille = catena_frag(h);
-    st->gc_collections = h->gc.collections;
-    st->gc_last_marked = h->gc.last_marked;
-    st->gc_last_freed = h->gc.last_freed;
-    st->gc_total_marked = h->gc.total_marked;
-    st->gc_total_freed = h->gc.total_freed;
-    st->gc_overflows = h->gc.overflows;
-    st->gc_finalised = h->gc.finalised;
-}
 
 static uint64_t isqrt64(uint64_t x)
 {
@@ -226,18 +115,54 @@ static uint64_t isqrt64(uint64_t x)
     return r;
 }
 
-unsigned catena_frag(catena_heap_t *h)
+/* One pass over every free run: umm_malloc's metric, and the longest. */
+static unsigned free_run_stats(const catena_heap_t *h, size_t *largest)
 {
     uint64_t sum = 0, sq = 0;
+    size_t top = 0;
     for (unsigned b = 1; b < h->nbins; b++)
         for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
-            uint64_t l = run_at(h, s)->len;
+            size_t l = run_at(h, s)->len;
             sum += l;
-            sq += l * l;
+            sq += (uint64_t)l * l;
+            if (l > top)
+                top = l;
         }
+    *largest = top;
     if (!sum)
         return 0;
     return (unsigned)(1000 - isqrt64(sq) * 1000 / sum);
+}
+
+unsigned catena_frag(const catena_heap_t *h)
+{
+    size_t largest;
+    return free_run_stats(h, &largest);
+}
+
+void catena_stats(const catena_heap_t *h, struct catena_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->block_size = CATENA_B;
+    st->total_blocks = h->nblocks;
+    st->free_blocks = h->free_blocks;
+    st->used_blocks = h->nblocks - h->free_blocks;
+    st->peak_used = h->peak_used;
+    st->free_runs = h->free_runs;
+    st->objects = h->objects;
+    st->chained_objects = h->chained;
+    st->spine_blocks = h->spine_blocks;
+    st->allocs = h->allocs;
+    st->frees = h->frees;
+    st->failed_allocs = h->failed;
+    st->frag_permille = free_run_stats(h, &st->largest_free_run);
+    st->gc_collections = h->gc.collections;
+    st->gc_last_marked = h->gc.last_marked;
+    st->gc_last_freed = h->gc.last_freed;
+    st->gc_total_marked = h->gc.total_marked;
+    st->gc_total_freed = h->gc.total_freed;
+    st->gc_overflows = h->gc.overflows;
+    st->gc_finalised = h->gc.finalised;
 }
 
 void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
@@ -245,13 +170,13 @@ void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
 {
     /* Interiors exist from 3 blocks on; classes below min_bytes hold no
      * run long enough, so start at the first class that might. */
-    size_t minb = min_bytes / B + 2;
+    size_t minb = min_bytes / CATENA_B + 2;
     unsigned from = _catena_bin_of(minb < 3 ? 3 : minb);
     for (unsigned b = from; b < h->nbins; b++)
         for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
             size_t len = run_at(h, s)->len;
-            if (len >= 3 && (len - 2) * B >= min_bytes)
-                fn(ctx, blk(h, s + 1), (len - 2) * B);
+            if (len >= 3 && (len - 2) * CATENA_B >= min_bytes)
+                fn(ctx, block_ptr(h, s + 1), (len - 2) * CATENA_B);
         }
 }
 
@@ -259,7 +184,7 @@ static char map_char(const catena_heap_t *h, size_t i)
 {
     static const char c[16] = {'.', '=', 'e', 'n', 'h', 'H', 's', 'S',
                                'f', 'F', 'f', 'F', 'c', 'C', 'p', 'p'};
-    return c[st(h, i)];
+    return c[block_state(h, i)];
 }
 
 /* Append the decimal value v at line[p]; returns the new end. */
@@ -283,7 +208,7 @@ static size_t put_str(char *line, size_t p, const char *s)
 }
 
 /* The collector's statistics as one line (no printf: freestanding). */
-static void dump_gc(catena_heap_t *h, void (*print)(void *, const char *),
+static void dump_gc(const catena_heap_t *h, void (*print)(void *, const char *),
                     void *ctx)
 {
     char line[200];
@@ -301,7 +226,7 @@ static void dump_gc(catena_heap_t *h, void (*print)(void *, const char *),
     print(ctx, line);
 }
 
-void catena_dump(catena_heap_t *h, void (*print)(void *ctx, const char *line),
+void catena_dump(const catena_heap_t *h, void (*print)(void *ctx, const char *line),
                  void *ctx)
 {
     char line[96];

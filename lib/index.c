@@ -87,7 +87,7 @@ void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
 {
     unsigned b = _catena_bin_of(len);
     struct run_hdr *r = run_at(h, s);
-    CATENA_ASSERT(h, st(h, s) == ST_FREE && len && s + len <= h->nblocks);
+    CATENA_ASSERT(h, block_state(h, s) == ST_FREE && len && s + len <= h->nblocks);
     r->len = (cidx)len;
     r->prev = CATENA_NIL;
     r->next = h->bins[b];
@@ -120,7 +120,7 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
  * `want` might hold a long enough run: bounded, so allocation never scans. */
 #define FIT_PROBES 8
 
-size_t _catena_run_fit(catena_heap_t *h, size_t want)
+size_t _catena_run_fit(const catena_heap_t *h, size_t want)
 {
     unsigned b = _catena_bin_of(want);
     unsigned up = bin_min(b) == want ? b : b + 1;
@@ -138,7 +138,7 @@ size_t _catena_run_fit(catena_heap_t *h, size_t want)
     return CATENA_NIL;
 }
 
-size_t _catena_run_largest(catena_heap_t *h)
+size_t _catena_run_largest(const catena_heap_t *h)
 {
     if (!h->summary)
         return CATENA_NIL;
@@ -146,7 +146,7 @@ size_t _catena_run_largest(catena_heap_t *h)
     return h->bins[w * 32 + flog2(h->binmap[w])];
 }
 
-size_t _catena_run_smallest(catena_heap_t *h)
+size_t _catena_run_smallest(const catena_heap_t *h)
 {
     unsigned c = first_from(h, 1);
     return c == MAX_BINS ? CATENA_NIL : h->bins[c];
@@ -207,10 +207,10 @@ size_t _catena_run_take_last(catena_heap_t *h, size_t s)
  * trimmed); the others are TAIL. */
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
 {
-    CATENA_ASSERT(h, st(h, s) != ST_FREE && s + len <= h->nblocks);
-    st_put(h->table, s, ST_FREE);
+    CATENA_ASSERT(h, s + len <= h->nblocks);
+    RUN_TO_FREE(h, s);
     size_t r = s + len;
-    if (r < h->nblocks && st(h, r) == ST_FREE) {
+    if (r < h->nblocks && block_state(h, r) == ST_FREE) {
         size_t rl = run_at(h, r)->len;
         _catena_run_unlink(h, r);
         FREE_TO_TAIL(h, r);
@@ -218,13 +218,13 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
     }
     if (s > 0) {
         size_t t = s - 1, ls = CATENA_NIL;
-        if (st(h, t) == ST_FREE) {
+        if (block_state(h, t) == ST_FREE) {
             ls = t;
-        } else if (st(h, t) == ST_TAIL) {
+        } else if (block_state(h, t) == ST_TAIL) {
             /* The footer is only trusted when the run it names really is
              * free and ends at t; a stale word in an object cannot pass. */
             size_t f = *footer_at(h, t);
-            if (f < t && st(h, f) == ST_FREE && run_at(h, f)->len == s - f)
+            if (f < t && block_state(h, f) == ST_FREE && run_at(h, f)->len == s - f)
                 ls = f;
         }
         if (ls != CATENA_NIL) {
@@ -240,7 +240,7 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
 /* Extents the chaining allocator would use for `want` blocks, taking the
  * heads of the highest classes first; SIZE_MAX if the free runs do not hold
  * `want` blocks.  Read-only, O(extents + classes). */
-size_t _catena_greedy_extents(catena_heap_t *h, size_t want)
+size_t _catena_greedy_extents(const catena_heap_t *h, size_t want)
 {
     size_t k = 0;
     for (unsigned b = h->nbins; b-- > 1;) {

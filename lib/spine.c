@@ -23,10 +23,22 @@
  */
 #include "catena_int.h"
 
-static size_t cum(const struct ent *e) { return e->cum & CATENA_CUM_MASK; }
 static void set_cum(struct ent *e, size_t v)
 {
     e->cum = (cidx)((e->cum & (cidx)~CATENA_CUM_MASK) | v);
+}
+
+/* Non-root spine nodes of a left-packed, minimal-depth tree over k
+ * extents: each level has ceil(below / f) nodes, up to the first level
+ * that fits in the root (r entries). */
+size_t _catena_spine_nodes(size_t k)
+{
+    size_t s = 0;
+    while (k > ROOT_CAP) {
+        k = (k + FANOUT - 1) / FANOUT;
+        s += k;
+    }
+    return s;
 }
 
 unsigned _catena_spine_entries(const catena_heap_t *h, size_t root,
@@ -38,13 +50,17 @@ unsigned _catena_spine_entries(const catena_heap_t *h, size_t root,
         n++;
     return n;
 }
-#define count(h, root, node) _catena_spine_entries(h, root, node)
+/* Short for the entries in use of a node. */
+static unsigned entries(const catena_heap_t *h, size_t root, size_t node)
+{
+    return _catena_spine_entries(h, root, node);
+}
 
 /* An empty node (a root being built) counts as a leaf. */
 static bool leaf(const catena_heap_t *h, size_t root, size_t node)
 {
     cidx c = ents(h, root, node)[0].idx;
-    return c == CATENA_NIL || st(h, c) == ST_EXT;
+    return c == CATENA_NIL || block_state(h, c) == ST_EXT;
 }
 
 static void clear(catena_heap_t *h, size_t root, size_t node)
@@ -58,37 +74,18 @@ static void clear(catena_heap_t *h, size_t root, size_t node)
 
 static struct ent *last(const catena_heap_t *h, size_t root, size_t node)
 {
-    return &ents(h, root, node)[count(h, root, node) - 1];
-}
-
-unsigned _catena_spine_flags(const catena_heap_t *h, size_t root)
-{
-#if ROOT_HDR
-    return *(const uint16_t *)blk(h, root);
-#else
-    return (unsigned)(ents(h, root, root)[0].cum >> CATENA_FLAG_SHIFT);
-#endif
-}
-
-void _catena_spine_set_flags(catena_heap_t *h, size_t root, unsigned f)
-{
-#if ROOT_HDR
-    *(uint16_t *)blk(h, root) = (uint16_t)f;
-#else
-    struct ent *e = ents(h, root, root);
-    e->cum = (cidx)(cum(e) | ((size_t)f << CATENA_FLAG_SHIFT));
-#endif
+    return &ents(h, root, node)[entries(h, root, node) - 1];
 }
 
 void _catena_spine_init(catena_heap_t *h, size_t root, unsigned flags)
 {
     clear(h, root, root);
-    _catena_spine_set_flags(h, root, flags);
+    _catena_root_set_flags(h, root, flags);
 }
 
 size_t _catena_spine_total(const catena_heap_t *h, size_t root)
 {
-    return cum(last(h, root, root));
+    return ent_cum(last(h, root, root));
 }
 
 bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
@@ -97,16 +94,16 @@ bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
     size_t node = root, lo = 0;
     for (int depth = 0; depth < MAX_DEPTH; depth++) {
         const struct ent *e = ents(h, root, node);
-        unsigned n = count(h, root, node), i = 0;
-        while (i < n && cum(&e[i]) <= b)
+        unsigned n = entries(h, root, node), i = 0;
+        while (i < n && ent_cum(&e[i]) <= b)
             i++;
         if (i == n)
             return false;
-        size_t clo = i ? cum(&e[i - 1]) : lo;
-        if (st(h, e[i].idx) == ST_EXT) {
+        size_t clo = i ? ent_cum(&e[i - 1]) : lo;
+        if (block_state(h, e[i].idx) == ST_EXT) {
             out->start = e[i].idx;
             out->lo = clo;
-            out->hi = cum(&e[i]);
+            out->hi = ent_cum(&e[i]);
             return true;
         }
         node = e[i].idx;
@@ -115,42 +112,62 @@ bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
     return false;
 }
 
-void _catena_spine_iter(struct spine_iter *w, size_t root)
+void _catena_spine_walk(struct spine_walk *w, size_t root)
 {
     w->root = root;
-    w->prev_cum = 0;
+    w->sp = 0;
     w->node[0] = root;
     w->pos[0] = 0;
-    w->sp = 0;
+    w->prev = 0;
 }
 
-/* Depth first; an extent's length is the step between consecutive
- * cumulative counts. */
-bool _catena_spine_next(const catena_heap_t *h, struct spine_iter *w,
-                        size_t *start, size_t *len)
+/* Depth first, so every entry starts where the last extent reported
+ * ended and covers the object's blocks up to its cumulative count.  Reads
+ * only what it reports: a child out of range is reported, never looked
+ * at. */
+int _catena_spine_step(const catena_heap_t *h, struct spine_walk *w,
+                       struct spine_visit *v)
 {
     while (w->sp >= 0) {
-        size_t node = w->node[w->sp];
-        unsigned i = w->pos[w->sp];
+        int sp = w->sp;
+        size_t node = w->node[sp];
+        unsigned i = w->pos[sp];
         const struct ent *e = ents(h, w->root, node);
         if (i == cap_of(w->root, node) || e[i].idx == CATENA_NIL) {
             w->sp--;
-            continue;
+            v->blk = node;
+            v->depth = sp;
+            return SPINE_DONE;
         }
-        w->pos[w->sp]++;
-        size_t c = e[i].idx;
-        if (st(h, c) == ST_EXT) {
-            *start = c;
-            *len = cum(&e[i]) - w->prev_cum;
-            w->prev_cum = cum(&e[i]);
-            return true;
+        w->pos[sp]++;
+        v->blk = e[i].idx;
+        v->lo = w->prev;
+        v->hi = ent_cum(&e[i]);
+        v->depth = sp;
+        v->slot = i;
+        if (v->blk >= h->nblocks)
+            return SPINE_NODE;
+        if (block_state(h, v->blk) == ST_EXT) {
+            w->prev = v->hi;
+            return SPINE_EXT;
         }
-        if (w->sp + 1 < MAX_DEPTH) {
-            w->sp++;
-            w->node[w->sp] = c;
-            w->pos[w->sp] = 0;
+        if (sp + 1 < MAX_DEPTH) {
+            w->sp = sp + 1;
+            w->node[sp + 1] = v->blk;
+            w->pos[sp + 1] = 0;
         }
+        return SPINE_NODE;
     }
+    return SPINE_END;
+}
+
+bool _catena_spine_next(const catena_heap_t *h, struct spine_walk *w,
+                        struct spine_visit *v)
+{
+    int s;
+    while ((s = _catena_spine_step(h, w, v)) != SPINE_END)
+        if (s == SPINE_EXT)
+            return true;
     return false;
 }
 
@@ -179,10 +196,10 @@ size_t _catena_spine_count(const catena_heap_t *h, size_t root)
 {
     size_t path[MAX_DEPTH], k = 0, full = 1;
     int d = right_path(h, root, path);
-    k = count(h, root, path[d]);
+    k = entries(h, root, path[d]);
     for (int i = d - 1; i >= 0; i--) {
         full *= FANOUT;
-        k += (count(h, root, path[i]) - 1) * full;
+        k += (entries(h, root, path[i]) - 1) * full;
     }
     return k;
 }
@@ -191,7 +208,7 @@ static size_t pop_spare(catena_heap_t *h, size_t *spare)
 {
     size_t n = *spare;
     CATENA_ASSERT(h, n != CATENA_NIL);
-    *spare = *(cidx *)blk(h, n);
+    *spare = *(cidx *)block_ptr(h, n);
     return n;
 }
 
@@ -200,7 +217,7 @@ static int room(const catena_heap_t *h, size_t root, const size_t *path,
                 int d)
 {
     int j = d;
-    while (j >= 0 && count(h, root, path[j]) == cap_of(root, path[j]))
+    while (j >= 0 && entries(h, root, path[j]) == cap_of(root, path[j]))
         j--;
     return j;
 }
@@ -210,7 +227,7 @@ void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
 {
     size_t path[MAX_DEPTH + 1];
     int d = right_path(h, root, path);
-    size_t total = count(h, root, root) ? _catena_spine_total(h, root) : 0;
+    size_t total = entries(h, root, root) ? _catena_spine_total(h, root) : 0;
     size_t ncum = total + len;
     int j = room(h, root, path, d);
     if (j < 0) { /* the right edge is full: the root's entries move down */
@@ -219,13 +236,13 @@ void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
         clear(h, root, nn);
         for (unsigned i = 0; i < ROOT_CAP; i++) {
             c[i].idx = r[i].idx;
-            c[i].cum = (cidx)cum(&r[i]);
+            c[i].cum = (cidx)ent_cum(&r[i]);
         }
-        unsigned fl = _catena_spine_flags(h, root);
+        unsigned fl = _catena_root_flags(h, root);
         _catena_spine_init(h, root, 0);
         r[0].idx = (cidx)nn;
         set_cum(&r[0], total);
-        _catena_spine_set_flags(h, root, fl);
+        _catena_root_set_flags(h, root, fl);
         for (int i = d; i >= 1; i--)
             path[i + 1] = path[i];
         path[1] = nn;
@@ -240,7 +257,7 @@ void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
         ents(h, root, nn)[0].cum = (cidx)ncum;
         child = nn;
     }
-    struct ent *e = &ents(h, root, path[j])[count(h, root, path[j])];
+    struct ent *e = &ents(h, root, path[j])[entries(h, root, path[j])];
     e->idx = (cidx)child;
     set_cum(e, ncum);
     for (int lvl = 0; lvl < j; lvl++)
@@ -276,7 +293,7 @@ static void pop_last(catena_heap_t *h, size_t root, const struct seg *sg)
     _catena_run_release(h, sg->start, sg->hi - sg->lo);
     drop_last(h, root, path[d]);
     int lvl = d;
-    while (lvl > 0 && count(h, root, path[lvl]) == 0) {
+    while (lvl > 0 && entries(h, root, path[lvl]) == 0) {
         _catena_run_release(h, path[lvl], 1);
         h->spine_blocks--;
         drop_last(h, root, path[lvl - 1]);
@@ -299,48 +316,42 @@ void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep)
         set_total(h, root, keep);
     }
     /* Minimal depth: a root whose single child fits in it absorbs it. */
-    while (count(h, root, root) == 1 && !leaf(h, root, root)) {
+    while (entries(h, root, root) == 1 && !leaf(h, root, root)) {
         size_t c = ents(h, root, root)[0].idx;
-        unsigned n = count(h, root, c);
+        unsigned n = entries(h, root, c);
         if (n > ROOT_CAP)
             break;
-        unsigned fl = _catena_spine_flags(h, root);
+        unsigned fl = _catena_root_flags(h, root);
         _catena_spine_init(h, root, 0);
         memcpy(ents(h, root, root), ents(h, root, c), n * sizeof(struct ent));
-        _catena_spine_set_flags(h, root, fl);
+        _catena_root_set_flags(h, root, fl);
         _catena_run_release(h, c, 1);
         h->spine_blocks--;
     }
 }
 
-/* Free every extent and node, and the root, in post-order. */
+/* Free every extent and node, and the root, in post-order: a node is
+ * read until its last child is released. */
 void _catena_spine_release(catena_heap_t *h, size_t root)
 {
-    size_t stack[MAX_DEPTH], lo[MAX_DEPTH];
-    unsigned pos[MAX_DEPTH];
-    int sp = 0;
-    stack[0] = root;
-    pos[0] = 0;
-    lo[0] = 0;
-    while (sp >= 0) {
-        size_t node = stack[sp];
-        struct ent *e = ents(h, root, node);
-        unsigned i = pos[sp];
-        if (i < count(h, root, node)) {
-            size_t clo = i ? cum(&e[i - 1]) : lo[sp];
-            size_t c = e[i].idx;
-            pos[sp]++;
-            if (st(h, c) == ST_EXT) {
-                _catena_run_release(h, c, cum(&e[i]) - clo);
-            } else if (sp + 1 < MAX_DEPTH) {
-                stack[++sp] = c;
-                pos[sp] = 0;
-                lo[sp] = clo;
-            }
-        } else {
-            _catena_run_release(h, node, 1);
+    struct spine_walk w;
+    struct spine_visit v;
+    int s;
+    for (_catena_spine_walk(&w, root);
+         (s = _catena_spine_step(h, &w, &v)) != SPINE_END;) {
+        if (s == SPINE_EXT) {
+            _catena_run_release(h, v.blk, v.hi - v.lo);
+        } else if (s == SPINE_DONE) {
+            _catena_run_release(h, v.blk, 1);
             h->spine_blocks--;
-            sp--;
         }
     }
+}
+
+/* ---- objects of either kind ---------------------------------------------- */
+
+size_t _catena_obj_blocks(const catena_heap_t *h, size_t i)
+{
+    return ST_IS_CHAIN(block_state(h, i)) ? _catena_spine_total(h, i)
+                                          : _catena_run_length(h, i);
 }

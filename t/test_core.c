@@ -97,7 +97,7 @@ UNIT_TEST(t_alloc_contiguous)
     UNIT_EQ(catena_extents(h, b), 1);
     UNIT_EQ((uintptr_t)a % BS, 0);
     memset(b, 0xAB, 4 * BS); /* the handle addresses every byte */
-    UNIT_EQ(catena_get(h, b, 4 * BS - 1), 0xAB);
+    UNIT_EQ(unit_byte(h, b, 4 * BS - 1), 0xAB);
     struct catena_stats s;
     st(h, &s);
     UNIT_EQ(s.used_blocks, 5);
@@ -216,12 +216,18 @@ UNIT_TEST(t_chain_basic)
     UNIT_EQ(s.chained_objects, 1);
     UNIT_EQ(s.spine_blocks, catena_blocks_for(n) - 20);
     for (size_t i = 0; i < n; i++)
-        UNIT_EQ(catena_put(h, p, i, (uint8_t)(i * 7)), 0);
+        UNIT_EQ(catena_write_byte(h, p, i, (uint8_t)(i * 7)), 0);
     for (size_t i = 0; i < n; i++)
-        UNIT_EQ(catena_get(h, p, i), (uint8_t)(i * 7));
-    UNIT_EQ(catena_get(h, p, n), -1);
+        UNIT_EQ(unit_byte(h, p, i), (uint8_t)(i * 7));
+    uint8_t out = 0x5C;
+    UNIT_EQ(catena_read_byte(h, p, n, &out), CATENA_ERANGE);
+    UNIT_EQ(out, 0x5C); /* untouched */
     UNIT_EQ(catena_last_error(h), CATENA_ERANGE);
-    UNIT_EQ(catena_put(h, p, n, 1), CATENA_ERANGE);
+    UNIT_EQ(catena_read_byte(h, p, SIZE_MAX, &out), CATENA_ERANGE);
+    UNIT_EQ(catena_write_byte(h, p, n, 1), CATENA_ERANGE);
+    UNIT_EQ(catena_read_byte(h, p + 1, 0, &out), CATENA_EINTERIOR);
+    UNIT_EQ(catena_write_byte(h, &out, 0, 1), CATENA_EFOREIGN);
+    UNIT_EQ(out, 0x5C);
     UNIT_EQ(catena_free(h, p), 0);
     UNIT_EQ(catena_check(h), 0);
     st(h, &s);
@@ -363,6 +369,26 @@ UNIT_TEST(t_check_detects)
     UNIT_EQ(catena_check(h), 0);
 }
 
+/* ... and damage to a chained object's spine (the root's entries). */
+UNIT_TEST(t_check_detects_spine)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    checkerboard(h, slots, 8192);
+    unsigned char *c = catena_alloc(h, 9 * BS);
+    UNIT_ASSERT(c && !catena_is_contiguous(h, c));
+    UNIT_EQ(catena_check(h), 0);
+    unsigned char save[BS];
+    memcpy(save, c, BS);
+    memset(c, 0xFF, BS); /* no entries */
+    UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    memset(c, 0, BS); /* entries naming block 0, not increasing */
+    UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    memcpy(c, save, BS);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, c), 0);
+    UNIT_EQ(catena_check(h), 0);
+}
+
 UNIT_TEST(t_realloc_contiguous)
 {
     catena_heap_t *h = mk(sizeof arena);
@@ -397,7 +423,7 @@ UNIT_TEST(t_realloc_chains)
     void *c = catena_realloc(h, p, 10 * BS);
     UNIT_ASSERT(c && c != p && !catena_is_contiguous(h, c));
     UNIT_ASSERT(catena_ptr(h, c, 0, NULL) == p); /* same bytes, same place */
-    UNIT_EQ(catena_get(h, c, 2 * BS - 1), (2 * BS - 1) & 0xFF);
+    UNIT_EQ(unit_byte(h, c, 2 * BS - 1), (2 * BS - 1) & 0xFF);
     UNIT_EQ(catena_size(h, c), 10 * BS);
     UNIT_EQ(catena_check(h), 0);
     st(h, &s);
@@ -410,7 +436,7 @@ UNIT_TEST(t_realloc_chains)
     /* shrink to one extent: contiguous again, same bytes */
     void *back = catena_realloc(h, c, BS);
     UNIT_ASSERT(back == p && catena_is_contiguous(h, back));
-    UNIT_EQ(catena_get(h, back, 5), 5);
+    UNIT_EQ(unit_byte(h, back, 5), 5);
     UNIT_EQ(catena_check(h), 0);
     st(h, &s);
     UNIT_EQ(s.chained_objects, 0);
@@ -425,12 +451,12 @@ UNIT_TEST(t_realloc_contig_and_flatten)
     unsigned char *c = catena_alloc_flags(h, 12 * BS, CATENA_NOSCAN);
     UNIT_ASSERT(c && !catena_is_contiguous(h, c));
     for (size_t i = 0; i < 12 * BS; i++)
-        catena_put(h, c, i, (uint8_t)(i * 3));
+        catena_write_byte(h, c, i, (uint8_t)(i * 3));
     /* no run long enough: flatten fails and leaves the object alone */
     UNIT_ASSERT(catena_flatten(h, c) == NULL);
     UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
     UNIT_ASSERT(catena_realloc_contig(h, c, 12 * BS) == NULL);
-    UNIT_EQ(catena_get(h, c, 7), 21);
+    UNIT_EQ(unit_byte(h, c, 7), 21);
     /* free neighbours to make a run, then flatten */
     for (size_t i = 1; i < 200; i += 2)
         if (slots[i]) {
@@ -549,16 +575,107 @@ UNIT_TEST(t_two_heaps)
     UNIT_EQ(catena_check(h1) | catena_check(h2), 0);
 }
 
+/* Issue 14: growing in place by catena_realloc_contig counts toward the
+ * peak like any other growth, so the validator accepts the heap. */
+UNIT_TEST(t_realloc_contig_peak)
+{
+    catena_heap_t *h = mk(sizeof arena);
+    unsigned char *p = catena_alloc(h, 2 * BS);
+    UNIT_ASSERT(p != NULL);
+    unsigned char *q = catena_realloc_contig(h, p, 8 * BS); /* in place */
+    UNIT_ASSERT(q == p);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 8);
+    UNIT_EQ(s.peak_used, 8);
+    UNIT_EQ(catena_check(h), 0);
+    /* and a growth that moves */
+    void *blocker = catena_alloc(h, BS);
+    UNIT_ASSERT(blocker != NULL);
+    q = catena_realloc_contig(h, q, 12 * BS);
+    UNIT_ASSERT(q != NULL && q != p);
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, 13);
+    UNIT_EQ(s.peak_used, 8 + 1 + 12); /* the copy and the old object */
+    UNIT_EQ(catena_check(h), 0);
+}
+
+/* Issue 14: a grow that fails for want of free blocks is CATENA_ENOMEM
+ * whatever the chaining policy, as catena_alloc reports in that state;
+ * CATENA_ENOCHAIN only when the blocks are there but not in one run. */
+UNIT_TEST(t_realloc_enomem_unchained)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_chaining(h, false);
+    void *p = catena_alloc(h, BS);
+    UNIT_ASSERT(p != NULL);
+    void *blocker = catena_alloc(h, BS);
+    UNIT_ASSERT(blocker != NULL);
+    void *far = NULL, *q;
+    while ((q = catena_alloc(h, BS)))
+        far = q;
+    UNIT_ASSERT(far != NULL);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.free_blocks, 0);
+    UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc(h, p, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc_contig(h, p, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    /* one block free, away from p: too few for two more blocks (ENOMEM),
+     * enough for one if chaining were on (ENOCHAIN) */
+    UNIT_EQ(catena_free(h, far), 0);
+    UNIT_ASSERT(catena_realloc(h, p, 3 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOMEM);
+    UNIT_ASSERT(catena_realloc(h, p, 2 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOCHAIN);
+    UNIT_EQ(catena_size(h, p), BS);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+/* Every query's answer for a pointer that is not a live handle, and the
+ * error it records although it takes a const heap. */
+UNIT_TEST(t_invalid_handles)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    void *p = catena_alloc(h, 3 * BS), *q = catena_alloc(h, 2 * BS);
+    UNIT_ASSERT(p && q);
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_size(h, p), 0);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_EQ(catena_extents(h, (char *)p + 1), 0);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_ASSERT(!catena_is_contiguous(h, NULL));
+    UNIT_EQ(catena_last_error(h), CATENA_EFOREIGN);
+    UNIT_EQ(catena_flags(h, (char *)q + BS), 0);
+    UNIT_EQ(catena_last_error(h), CATENA_EINTERIOR);
+    catena_iter_t it;
+    void *sp;
+    size_t sl;
+    catena_iter_init(&it, h, (char *)q + 1);
+    UNIT_EQ(catena_last_error(h), CATENA_EINTERIOR);
+    UNIT_ASSERT(!catena_iter_next(&it, &sp, &sl));
+    UNIT_ASSERT(catena_flatten(h, NULL) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFOREIGN);
+    UNIT_ASSERT(catena_ptr(h, p, 0, NULL) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_EQ(catena_check(h), 0);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
     UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),
     UNIT_CASE(t_alloc_bad),       UNIT_CASE(t_flags),
     UNIT_CASE(t_chain_basic),     UNIT_CASE(t_access),
     UNIT_CASE(t_free_bad),        UNIT_CASE(t_corrupt_handle),
-    UNIT_CASE(t_check_detects),   UNIT_CASE(t_realloc_contiguous),
+    UNIT_CASE(t_check_detects),   UNIT_CASE(t_check_detects_spine),
+    UNIT_CASE(t_realloc_contiguous),
     UNIT_CASE(t_realloc_chains),  UNIT_CASE(t_realloc_contig_and_flatten),
     UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag),
     UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
-    UNIT_CASE(t_free_ranges),
+    UNIT_CASE(t_free_ranges),     UNIT_CASE(t_realloc_contig_peak),
+    UNIT_CASE(t_realloc_enomem_unchained), UNIT_CASE(t_invalid_handles),
 };
 UNIT_MAIN("core", cases)

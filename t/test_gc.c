@@ -303,12 +303,12 @@ UNIT_TEST(t_auto)
         unsigned char *z = catena_alloc(h, 3 * BS);
         UNIT_ASSERT(z != NULL);
         for (size_t i = 0; i < 3 * BS; i++)
-            UNIT_EQ(catena_get(h, z, i), 0);
+            UNIT_EQ(unit_byte(h, z, i), 0);
         UNIT_EQ(catena_write(h, z, 0, a5, 3 * BS), 0);
         z = catena_realloc(h, z, 9 * BS);
         UNIT_ASSERT(z != NULL);
         for (size_t i = 3 * BS; i < 9 * BS; i++)
-            UNIT_EQ(catena_get(h, z, i), 0);
+            UNIT_EQ(unit_byte(h, z, i), 0);
         UNIT_EQ(catena_write(h, z, 0, a5, 9 * BS), 0); /* stale for later */
     }
     /* threshold: a collection every 64 allocated blocks */
@@ -770,10 +770,36 @@ UNIT_TEST(t_dump)
     UNIT_EQ(gc_lines, 1);
 }
 
+/* Issue 14: every growth asks the threshold, catena_realloc_contig's
+ * in-place one too (it used to skip the check). */
+UNIT_TEST(t_threshold_grow)
+{
+    static void *roots[1];
+    for (int contig = 0; contig < 2; contig++) {
+        mk(64 * 1024);
+        UNIT_EQ(catena_gc_set_options(h, CATENA_GC_AUTO), 0);
+        UNIT_EQ(catena_gc_add_roots(h, roots, 1), 0);
+        void *g = catena_alloc(h, 4 * BS); /* garbage */
+        void *p = catena_alloc(h, BS);     /* free blocks follow it */
+        UNIT_ASSERT(g && p);
+        roots[0] = p;
+        catena_gc_set_threshold(h, 4); /* 5 blocks allocated already */
+        UNIT_EQ(stats().gc_collections, 0);
+        void *q = contig ? catena_realloc_contig(h, p, 2 * BS)
+                         : catena_realloc(h, p, 2 * BS);
+        UNIT_ASSERT(q == p); /* grown in place */
+        UNIT_EQ(stats().gc_collections, 1);
+        UNIT_ASSERT(!alive(g) && alive(p));
+        UNIT_EQ(catena_check(h), 0);
+        UNIT_EQ(catena_gc_remove_roots(h, roots), 0);
+    }
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_basic),     UNIT_CASE(t_root_rule),  UNIT_CASE(t_flags),
     UNIT_CASE(t_lock),      UNIT_CASE(t_auto),       UNIT_CASE(t_roots_table),
     UNIT_CASE(t_stack),     UNIT_CASE(t_interior),   UNIT_CASE(t_deep_list),
     UNIT_CASE(t_wide),      UNIT_CASE(t_graphs),     UNIT_CASE(t_dump),
+    UNIT_CASE(t_threshold_grow),
 };
 UNIT_MAIN("gc", cases)

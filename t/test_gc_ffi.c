@@ -3,8 +3,7 @@
  * while referenced, across collections; released by the finaliser once
  * unreachable (valgrind's leak check sees no closure left behind).
  */
-#include <ffi.h>
-#include "catena.h"
+#include "catena_ffi.h"
 #include "unit.h"
 
 #define BS CATENA_BLOCK_SIZE

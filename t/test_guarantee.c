@@ -88,9 +88,9 @@ UNIT_TEST(t_adversary_half)
     UNIT_ASSERT(p != NULL);
     UNIT_EQ(catena_extents(h, p), n / BS);
     for (size_t i = 0; i < n; i += 7)
-        catena_put(h, p, i, (uint8_t)i);
+        catena_write_byte(h, p, i, (uint8_t)i);
     for (size_t i = 0; i < n; i += 7)
-        UNIT_EQ(catena_get(h, p, i), (uint8_t)i);
+        UNIT_EQ(unit_byte(h, p, i), (uint8_t)i);
     UNIT_EQ(catena_check(h), 0);
     catena_free(h, p);
 

@@ -166,6 +166,16 @@ static inline int unit_main(const char *suite, const unit_case *cases,
 }
 #endif
 
+#ifdef CATENA_H
+/* The byte at off of a catena object, or -1 when catena_read_byte fails
+ * (its error stays in catena_last_error). */
+static inline int unit_byte(catena_heap_t *h, const void *obj, size_t off)
+{
+    uint8_t b;
+    return catena_read_byte(h, obj, off, &b) ? -1 : b;
+}
+#endif
+
 #define UNIT_MAIN(suite, cases)                                            \
     int main(void)                                                         \
     {                                                                      \
