@@ -19,7 +19,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PKGS="build-essential autoconf automake libtool pkg-config check
       libjemalloc-dev libmimalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox
       gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-      python3 sqlite3 git redis-server redis-tools"
+      python3 sqlite3 git redis-server redis-tools
+      clang libclang-rt-14-dev"
 
 deps() {
     missing=
