@@ -81,6 +81,7 @@ static void run(uint64_t seed, unsigned long steps)
     if (!m.chaining)
         model_step(&m, M_CHAINING);
     unsigned long *n = m.n_ops;
+    UNIT_EQ(n[M_CHAINING] % 2, 0); /* every phase without chaining ended */
     printf("model B=%d seed %llu: %lu steps in %u phases: %lu alloc, %lu "
            "free, %lu realloc, %lu realloc_contig, %lu flatten, %lu "
            "collect (%lu died); %lu failed, %lu ENOCHAIN, %lu moves, %lu "
