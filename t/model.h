@@ -89,8 +89,11 @@ struct model {
     size_t nfin;
     unsigned char *buf;    /* scratch, maxsize bytes */
     /* what the run exercised (the driver reports and asserts on these) */
+    int hook_err;          /* the error hook's last code */
+    unsigned long n_hook;  /* its calls */
     unsigned long n_ops[M_NOPS], n_chained, n_failed, n_moves, n_died,
-        n_fill_misses, n_peak_rises, n_below_peak, n_enochain, n_scribbled;
+        n_fill_misses, n_peak_rises, n_below_peak, n_enochain, n_scribbled,
+        n_overflows;
 };
 
 /* ---- failure reporting ------------------------------------------------- */
@@ -227,10 +230,23 @@ static void model_forget(struct mobj *o)
     memset(o, 0, sizeof *o);
 }
 
-/* An error return must change nothing: compare the counters. */
+/* The error hook: every error reaches it, with its code. */
+static void model_hook(void *ctx, catena_heap_t *h, int err, const void *ptr,
+                       const char *where)
+{
+    struct model *m = ctx;
+    (void)ptr;
+    M_CHECK(m, h == m->h && err > 0 && err < CATENA_NERR && where);
+    m->hook_err = err;
+    m->n_hook++;
+}
+
+/* An error return must change nothing: compare the counters; the hook saw
+ * the error that catena_last_error reports. */
 static void model_same(struct model *m, const struct catena_stats *a)
 {
     struct catena_stats b = model_stats(m);
+    M_EQ(m, m->hook_err, catena_last_error(m->h));
     M_EQ(m, b.used_blocks, a->used_blocks);
     M_EQ(m, b.free_runs, a->free_runs);
     M_EQ(m, b.objects, a->objects);
@@ -503,7 +519,7 @@ static void op_probe(struct model *m, struct mobj *o)
     unsigned char local;
     void *inside = NULL;
     size_t big = (m->total + 1) * MODEL_BS;
-    switch (m_below(m, 9)) {
+    switch (m_below(m, 10)) {
     case 0: /* an interior pointer (a chain's handle is one block) */
         inside = o->p + 1 + m_below(m, (catena_is_contiguous(m->h, o->p)
                                              ? o->size : MODEL_BS) - 1);
@@ -562,6 +578,20 @@ static void op_probe(struct model *m, struct mobj *o)
         M_CHECK(m, catena_realloc_contig(m->h, o->p, big) == NULL);
         M_EQ(m, catena_last_error(m->h), CATENA_ENOMEM);
         m->failed++;
+        break;
+    case 8: /* the GC lock, nested: mutators fail while it is held */
+        catena_gc_lock(m->h);
+        catena_gc_lock(m->h);
+        M_EQ(m, catena_gc_unlock(m->h), 0);
+        M_CHECK(m, catena_gc_locked(m->h));
+        M_EQ(m, catena_free(m->h, o->p), CATENA_ELOCKED);
+        M_CHECK(m, catena_alloc(m->h, 1) == NULL);
+        M_EQ(m, catena_last_error(m->h), CATENA_ELOCKED);
+        M_EQ(m, catena_collect_start(m->h), CATENA_ELOCKED);
+        M_EQ(m, catena_gc_unlock(m->h), 0);
+        M_CHECK(m, !catena_gc_locked(m->h));
+        M_EQ(m, catena_gc_unlock(m->h), CATENA_EINVAL);
+        m->failed = model_stats(m).failed_allocs;
         break;
     default: /* queries on a bad handle */
         M_EQ(m, catena_size(m->h, o->p + MODEL_W), 0);
@@ -717,6 +747,9 @@ static void op_gc(struct model *m)
     struct catena_stats s0 = model_stats(m);
     m->nfin = 0;
     catena_gc_set_finaliser(m->h, model_finaliser, m);
+    /* a small mark stack overflows; the recovery must find the same set */
+    size_t depth = m_below(m, 3) ? CATENA_GC_STACK : 1 + m_below(m, 4);
+    M_EQ(m, catena_gc_set_mark_stack(m->h, NULL, depth), 0);
     if (m_below(m, 3) == 0) { /* registered roots, catena_collect */
         M_EQ(m, catena_gc_add_roots(m->h, (void *const *)roots, nroots), 0);
         M_EQ(m, catena_collect(m->h), 0);
@@ -745,6 +778,7 @@ static void op_gc(struct model *m)
     m->finalised += dead_final;
     m->n_died += dead;
     M_EQ(m, s1.gc_collections, m->collections);
+    m->n_overflows = s1.gc_overflows;
     M_EQ(m, s1.gc_finalised, m->finalised);
     M_EQ(m, s1.gc_last_freed, dead_blocks);
     M_EQ(m, s1.gc_last_marked, s1.used_blocks);
@@ -822,6 +856,7 @@ static void model_init(struct model *m, void *arena, size_t bytes,
     m->buf = malloc(m->total * MODEL_BS);
     M_CHECK(m, m->o && m->dying && m->fin && m->buf);
     m->chaining = true;
+    catena_set_hook(m->h, model_hook, m);
 }
 
 static void model_fini(struct model *m)

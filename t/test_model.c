@@ -86,11 +86,12 @@ static void run(uint64_t seed, unsigned long steps)
            "free, %lu realloc, %lu realloc_contig, %lu flatten, %lu "
            "collect (%lu died); %lu failed, %lu ENOCHAIN, %lu moves, %lu "
            "fit misses; %lu object-steps on chains; peak %zu/%zu blocks, "
-           "%lu steps below it, %u phases raised it below 90 %%\n",
+           "%lu steps below it, %u phases raised it below 90 %%; %lu mark "
+           "stack overflows\n",
            CATENA_BLOCK_SIZE, (unsigned long long)seed, m.step, phases,
            n[M_ALLOC], n[M_FREE], n[M_REALLOC], n[M_RCONTIG], n[M_FLATTEN],
            n[M_GC], m.n_died, m.n_failed, m.n_enochain, m.n_moves,
-           m.n_fill_misses, m.n_chained, m.peak, m.total, m.n_below_peak, rises);
+           m.n_fill_misses, m.n_chained, m.peak, m.total, m.n_below_peak, rises, m.n_overflows);
     fflush(stdout);
     /* the run must really have exercised what it claims */
     for (int op = 0; op < M_CHAINING; op++)
