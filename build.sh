@@ -20,7 +20,7 @@ PKGS="build-essential autoconf automake libtool pkg-config check
       libjemalloc-dev libmimalloc-dev libffi-dev gcc-multilib valgrind gnuplot-nox
       gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
       python3 sqlite3 git redis-server redis-tools libpython3.11-testsuite
-      qemu-user"
+      qemu-user clang libclang-rt-14-dev"
 
 deps() {
     missing=

@@ -14,7 +14,9 @@ cd "$(dirname "$0")"
       case "$name:$t" in b16i32:core|b32i16:core) continue;; esac
       p=t/test_${t}_$name; c=t_test_${t}_$name
       echo "T_PROGS += $p"
-      echo "${c}_SOURCES = t/test_$t.c \$(CATENA_SOURCES)"
+      extra=
+      [ $t = model ] && extra=" t/model.h"
+      echo "${c}_SOURCES = t/test_$t.c$extra \$(CATENA_SOURCES)"
       echo "${c}_CPPFLAGS = \$(T_CPPFLAGS) $flags"
       echo "${c}_CFLAGS = \$(T_CFLAGS)"
       echo "${c}_LDADD = \$(T_LIBS)"
