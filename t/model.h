@@ -39,16 +39,12 @@
 static int model_get_byte(catena_heap_t *h, void *obj, size_t off,
                           uint8_t *out)
 {
-    int v = catena_get(h, obj, off);
-    if (v < 0)
-        return catena_last_error(h);
-    *out = (uint8_t)v;
-    return 0;
+    return catena_read_byte(h, obj, off, out);
 }
 static int model_put_byte(catena_heap_t *h, void *obj, size_t off,
                           uint8_t byte)
 {
-    return catena_put(h, obj, off, byte);
+    return catena_write_byte(h, obj, off, byte);
 }
 
 struct mobj {
