@@ -33,7 +33,9 @@ static const struct opt {
      "it needs"},
     {"CATENA_LARGE", K_SIZE, "128K",
      "threshold: smaller objects are contiguous catena runs, larger ones "
-     "are memfd pages mapped contiguously"},
+     "are memfd pages mapped contiguously; at least 4K, at most a quarter "
+     "of a small-object arena (8M; larger values are capped, with a "
+     "warning)"},
     {"CATENA_STATS", K_BOOL, "0",
      "print statistics and a one-line fragmentation summary to stderr at "
      "exit"},
@@ -189,6 +191,20 @@ void shim_opts_parse(void)
         ptrs[n++] = p;
     ptrs[n] = NULL;
     scan(ptrs);
+}
+
+void shim_opts_cap_large(size_t max)
+{
+    if (shim_opt.large <= max)
+        return;
+    struct shim_line l = {.n = 0};
+    ln_str(&l, "catena: CATENA_LARGE (");
+    ln_kib(&l, shim_opt.large);
+    ln_str(&l, ") is above the largest threshold (a quarter of an arena): "
+               "using ");
+    ln_kib(&l, max);
+    ln_put(&l, 2);
+    shim_opt.large = max;
 }
 
 void shim_opts_help(int fd)
