@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,9 @@ int main(int argc, char **argv)
         a = malloc(100);
         free(a);
         free(a); /* the shim aborts */
+    } else if (!strcmp(c, "trace-kill")) {
+        traced_work(40);
+        kill(getpid(), SIGKILL);
     } else if (!strcmp(c, "trace-exec") && argc > 2) {
         /* traced, then exec (no destructor) a traced program that writes
          * its own file */
