@@ -70,23 +70,36 @@ static inline bool ready(void)
  * before it runs (corruption the program made since the last call is
  * reported before this call trips over it) and after it (what the call
  * did).  Returns whether the call must validate after itself. */
-static bool check_before(const char *fn)
+/* The call being checked: a trace op (FREE for free). */
+static __attribute__((noinline)) void check_all(int op, const char *when)
 {
-    if (!shim_opt.check ||
-        (atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed) + 1) %
-                shim_opt.check)
-        return false;
-    small_check(fn, "before");
+    static const char *const name[] = {
+        [CATENA_TR_MALLOC] = "malloc", [CATENA_TR_CALLOC] = "calloc",
+        [CATENA_TR_REALLOC] = "realloc", [CATENA_TR_MEMALIGN] = "memalign",
+        [CATENA_TR_FREE] = "free"};
+    small_check(name[op], when);
     large_check();
+}
+
+static __attribute__((noinline)) bool check_due(int op)
+{
+    if ((atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed) + 1) %
+        shim_opt.check)
+        return false;
+    check_all(op, "before");
     return true;
 }
 
-static void check_after(bool due, const char *fn)
+/* Off (the default), this costs a load and a branch per call. */
+static inline bool check_before(int op)
 {
-    if (due) {
-        small_check(fn, "after");
-        large_check();
-    }
+    return __builtin_expect(shim_opt.check != 0, 0) && check_due(op);
+}
+
+static inline void check_after(bool due, int op)
+{
+    if (__builtin_expect(due, 0))
+        check_all(op, "after");
 }
 
 /* A request no allocator can meet (above PTRDIFF_MAX, or a product that
@@ -211,10 +224,7 @@ static void *alloc_entry(int op, size_t n, size_t align)
     }
     if (n > PTRDIFF_MAX || align > PTRDIFF_MAX)
         return too_big();
-    const char *fn = op == CATENA_TR_MALLOC   ? "malloc"
-                     : op == CATENA_TR_CALLOC ? "calloc"
-                                              : "memalign";
-    bool due = check_before(fn);
+    bool due = check_before(op);
     bool tracing = shim_tracing;
     if (tracing)
         trace_lock();
@@ -227,7 +237,7 @@ static void *alloc_entry(int op, size_t n, size_t align)
     }
     if (!p)
         errno = ENOMEM;
-    check_after(due, fn);
+    check_after(due, op);
     return p;
 }
 
@@ -253,7 +263,7 @@ SHIM_EXPORT void free(void *p)
         return;
     }
     int saved = errno; /* free never changes errno (POSIX 2024) */
-    bool due = check_before("free");
+    bool due = check_before(CATENA_TR_FREE);
     if (shim_tracing) {
         trace_lock();
         trace_free(p);
@@ -262,7 +272,7 @@ SHIM_EXPORT void free(void *p)
     } else {
         free_any(p, "free");
     }
-    check_after(due, "free");
+    check_after(due, CATENA_TR_FREE);
     errno = saved;
 }
 
@@ -280,7 +290,7 @@ SHIM_EXPORT void *realloc(void *p, size_t n)
     }
     if (n > PTRDIFF_MAX)
         return too_big();
-    bool due = check_before("realloc");
+    bool due = check_before(CATENA_TR_REALLOC);
     void *q;
     if (shim_tracing) {
         trace_lock();
@@ -290,7 +300,7 @@ SHIM_EXPORT void *realloc(void *p, size_t n)
     } else {
         q = realloc_any(p, n);
     }
-    check_after(due, "realloc");
+    check_after(due, CATENA_TR_REALLOC);
     return q;
 }
 

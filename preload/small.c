@@ -85,6 +85,7 @@ static struct slot slots[NSLOTS + 1];
 static unsigned char *base;
 static size_t reserved, asz, bsize;
 static atomic_size_t narenas;
+static atomic_size_t opened; /* narenas * asz: bytes of open arenas */
 static shim_lock_t arena_lock;
 static bool track; /* keep slot->live (stats, fixed arena) */
 static size_t trim_blocks; /* CATENA_TRIM in blocks; 0: off */
@@ -99,6 +100,10 @@ _Static_assert(sizeof(struct arena) <= HDR, "arena header fits");
 #define TC_BIN_BYTES (32 * 1024) /* bound of one list, in bytes... */
 #define TC_BIN_MIN 16           /* ...but at least this many objects */
 #define TC_BIN_MAX 256          /* ...and at most this many */
+/* The hot checks take the block size as a constant (catena's, built into
+ * this library); the caches are on only when bsize == TC_B. */
+#define TC_B ((uintptr_t)CATENA_BLOCK_SIZE)
+#define TC_BSHIFT ((unsigned)__builtin_ctzl(CATENA_BLOCK_SIZE))
 
 struct tc_bin {
     void *head;
@@ -166,7 +171,7 @@ bool small_init(void)
     if (shim_opt.trim)
         trim_blocks = shim_opt.trim >> bshift ? shim_opt.trim >> bshift : 1;
     tc_on = shim_opt.tcache && !shim_opt.trace && bsize >= sizeof(void *) &&
-            (bsize & (bsize - 1)) == 0;
+            (bsize & (bsize - 1)) == 0 && bsize == TC_B;
     tc_secret = shim_secret();
     return base != NULL;
 }
@@ -276,6 +281,7 @@ static struct arena *new_arena(struct slot *s)
         a->next = s->first;
         s->first = a;
         atomic_store_explicit(&narenas, i + 1, memory_order_release);
+        atomic_store_explicit(&opened, (i + 1) * asz, memory_order_release);
     }
     shim_unlock(&arena_lock);
     return a;
@@ -379,7 +385,7 @@ static void tc_idle(struct tcache *tc)
 
 static inline uintptr_t tc_mask(const void *at)
 {
-    return tc_secret ^ ((uintptr_t)at >> bshift);
+    return tc_secret ^ ((uintptr_t)at >> TC_BSHIFT);
 }
 
 /* Store in cached object p the link to next (NULL: the end). */
@@ -388,16 +394,20 @@ static inline void tc_link(void *p, const void *next)
     *(uintptr_t *)p = (uintptr_t)next ^ tc_mask(p);
 }
 
-/* Is q the start of a cached object (of k blocks; k 0: of any size)? */
-static bool tc_cached(uintptr_t q, unsigned k)
+/* Is q the start of a cached object (of k blocks; k 0: of any size)?
+ * Block-aligned, in an open arena (so its state byte is mapped), and its
+ * state byte says so. */
+static inline bool tc_cached(uintptr_t q, unsigned k)
 {
-    if (q & (bsize - 1) || q < (uintptr_t)base ||
-        q - (uintptr_t)base >=
-            atomic_load_explicit(&narenas, memory_order_acquire) * asz)
+    uintptr_t off = q - (uintptr_t)base; /* huge when q < base */
+    if (q & (TC_B - 1) ||
+        off >= atomic_load_explicit(&opened, memory_order_relaxed))
         return false;
-    unsigned char v = atomic_load_explicit(state_of(NULL, (void *)q),
-                                           memory_order_relaxed);
-    return k ? v == (k | TC_FREE) : (v & TC_FREE) != 0;
+    unsigned v = atomic_load_explicit(
+        (_Atomic unsigned char *)states + (off >> TC_BSHIFT),
+        memory_order_relaxed);
+    /* k 0: only the TC_FREE bit must match */
+    return (v & (k ? 0xffu : TC_FREE)) == (k | TC_FREE);
 }
 
 static const char tc_overwritten[] =
@@ -408,7 +418,7 @@ static const char tc_overwritten[] =
  * mixed sizes), NULL at its end.  A link that does not lead to a cached
  * object was overwritten: reported as a fault of fn (the list then ends
  * at p; the objects after it are leaked). */
-static void *tc_next(const void *p, unsigned k, const char *fn)
+static inline void *tc_next(const void *p, unsigned k, const char *fn)
 {
     uintptr_t q = *(const uintptr_t *)p ^ tc_mask(p);
     if (__builtin_expect(!q || tc_cached(q, k), 1))
@@ -615,7 +625,9 @@ void *small_alloc(size_t n, unsigned flags)
     if (p) {
         tc_busy(tc);
         b->head = tc_next(p, k, "malloc");
-        b->n = b->head ? b->n - 1 : 0;
+        b->n--;
+        if (__builtin_expect(!b->head, 0))
+            b->n = 0; /* the end, or the rest is lost (tc_next) */
         tc_idle(tc);
         atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
                               memory_order_relaxed);
