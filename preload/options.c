@@ -44,7 +44,8 @@ static const struct opt {
      "trace.h format) for catena-bench replay; %p in PATH becomes the "
      "process id (programs that run others)"},
     {"CATENA_CHECK", K_COUNT, "0 (never)",
-     "run the heap validator every N operations"},
+     "validate the heaps and the per-thread caches before and after "
+     "every Nth call (corruption: one line, abort)"},
     {"CATENA_ABORT_ON_ERROR", K_BOOL, "1",
      "abort after reporting a bad free (double, foreign, interior); 0 "
      "reports it and ignores the call"},
