@@ -16,7 +16,10 @@
  * by a chunk (reserving the blocks with fallocate, so a full disk fails
  * the extension instead of raising SIGBUS in a later store) and closes it
  * at once.  So a program that closes every descriptor and reuses the
- * numbers never gets records in its own files.  The exit destructor cuts
+ * numbers never gets records in its own files.  A new trace replaces the
+ * file at its path (unlink, create) rather than truncating it, so that a
+ * process still mapping the old file cannot take SIGBUS; each reopening
+ * checks that the path still names the file this process made.  The exit destructor cuts
  * the file to its true length; after it, each record is written through
  * with pwrite (calls made by later destructors are not lost).  A process
  * that ends any other way leaves the rest of its last chunk zero: readers
@@ -30,6 +33,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -47,6 +51,22 @@ static struct shim_amap ids;
 static char path[4096];       /* absolute: the program may chdir */
 static unsigned char *chunk;  /* mapped file bytes [at, at + CHUNK) */
 static uint64_t at, len;      /* len: bytes of trace so far */
+static dev_t fdev;            /* the file we made, told apart from one */
+static ino_t fino;            /* another process put at the same path */
+
+/* Open our trace file again by its path; -1 if it is gone or is no longer
+ * the file we made (another traced process replaced it: we must not
+ * write into its trace). */
+static int reopen(int flags)
+{
+    struct stat st;
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd >= 0 && (fstat(fd, &st) || st.st_dev != fdev || st.st_ino != fino)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
 
 static void give_up(const char *why)
 {
@@ -67,7 +87,7 @@ static void give_up(const char *why)
 static bool map_next(void)
 {
     uint64_t off = len / CATENA_TRACE_CHUNK * CATENA_TRACE_CHUNK;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = reopen(O_RDWR);
     if (fd < 0)
         return false;
     int e = fallocate(fd, 0, (off_t)off, CATENA_TRACE_CHUNK) ? errno : 0;
@@ -89,7 +109,7 @@ static bool map_next(void)
 /* After the exit destructor: one pwrite per record. */
 static void write_through(const void *p, size_t n)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = reopen(O_WRONLY);
     if (fd < 0 || pwrite(fd, p, n, (off_t)len) != (ssize_t)n) {
         if (fd >= 0)
             close(fd);
@@ -112,7 +132,8 @@ static void put(const void *p, size_t n)
     while (n) { /* a record may straddle two chunks */
         if (!chunk || len >= at + CATENA_TRACE_CHUNK) {
             if (!map_next()) {
-                give_up("cannot extend");
+                give_up("cannot extend (full, gone, or replaced by another "
+                        "process)");
                 return;
             }
         }
@@ -155,14 +176,27 @@ void trace_init(void)
         return;
     expand(shim_opt.trace);
     shim_opt.trace = path;
+    /* A new file, not the old one truncated: a process still writing the
+     * old one through its mapping (a parent whose child runs a program
+     * traced to the same path) must not get SIGBUS.  So a regular file
+     * at the path is unlinked first; anything else is opened as given. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        unlink(path);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
         struct shim_line l = {.n = 0};
-        ln_str(&l, "catena: cannot open CATENA_TRACE file ");
+        ln_str(&l, "catena: cannot create CATENA_TRACE file (a regular file) ");
         ln_str(&l, path);
         ln_put(&l, 2);
         return;
     }
+    fdev = st.st_dev;
+    fino = st.st_ino;
     close(fd);
     struct catena_trace_hdr h;
     memset(&h, 0, sizeof h);
@@ -223,9 +257,9 @@ void trace_flush(bool final)
     shim_lock(&lock);
     if (final && shim_tracing && !final_mode) {
         /* the file's true length; later records are written through */
-        int fd = open(path, O_RDWR | O_CLOEXEC);
+        int fd = reopen(O_RDWR);
         if (fd < 0 || ftruncate(fd, (off_t)len))
-            give_up("cannot cut");
+            give_up("cannot cut (gone, or replaced by another process)");
         if (fd >= 0)
             close(fd);
         if (chunk)

@@ -44,6 +44,12 @@ for i in 0 1 2 3 4; do
     [ "$(cat "$TMP/mine.$i")" = mine ] || fail "trace records written into the program's file $i"
 done
 "$check" "$TMP/fds.trace" 12345 3840 || fail "trace-fds: trace invalid"
+# a child that runs a program traced to the same path (no %p) replaces
+# the file: the parent, still mapping the old one, must run on unharmed
+st=0
+CATENA_TRACE="$TMP/same.trace" $RUN sh -c 'for i in 1 2 3; do ls / > /dev/null; done; echo ok' > "$TMP/out" 2> "$TMP/err" || st=$?
+[ "$st" = 0 ] && [ "$(cat "$TMP/out")" = ok ] || fail "same path: status $st: $(cat "$TMP/err")"
+"$check" "$TMP/same.trace" || fail "same path: the last trace invalid"
 # dash ends with _exit: its trace was empty when records were buffered
 if command -v dash > /dev/null 2>&1; then
     CATENA_TRACE="$TMP/dash.trace" $RUN dash -c 'x=$(echo a b c); for w in $x; do echo "$w"; done' > "$TMP/out" || fail "dash failed"
