@@ -48,7 +48,7 @@ grep -q 'catena: ENOMEM 4 times' "$TMP/err" || fail "enomem count: $(cat "$TMP/e
 
 # CATENA_LARGE above its cap says so, once, and the program runs.
 CATENA_LARGE=64M LD_PRELOAD="$SHIM" "$prog" large 2> "$TMP/err" || fail "large: $(cat "$TMP/err")"
-grep -q 'catena: CATENA_LARGE (65536 KiB) is above the largest threshold (a quarter of an arena): using 8192 KiB' "$TMP/err" || fail "CATENA_LARGE cap not reported: $(cat "$TMP/err")"
+grep -q 'catena: CATENA_LARGE (65536 KiB) is above the largest threshold (a quarter of an arena): using ' "$TMP/err" || fail "CATENA_LARGE cap not reported: $(cat "$TMP/err")"
 [ "$(wc -l < "$TMP/err")" = 1 ] || fail "CATENA_LARGE: $(cat "$TMP/err")"
 
 # catena-run --help from the build tree: the option table, nothing else.
