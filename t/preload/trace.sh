@@ -60,4 +60,9 @@ fi
 bench=$top_builddir/bench/catena-bench
 if [ -x "$bench" ]; then
     "$bench" replay "$TMP/exit.trace" --reps 1 --out "$TMP/bench" > "$TMP/out" 2>&1 || fail "catena-bench replay of a zero-tailed trace: $(cat "$TMP/out")"
+    # ...but not data after the zero record that ends it
+    printf 'x' >> "$TMP/exit.trace"
+    ! "$bench" replay "$TMP/exit.trace" --reps 1 --out "$TMP/bench" > "$TMP/out" 2>&1 || fail "replay accepted data after the end"
+    grep -q 'data after the end' "$TMP/out" || fail "replay: $(cat "$TMP/out")"
+    ! "$check" "$TMP/exit.trace" 2> /dev/null || fail "trace_check accepted data after the end"
 fi
