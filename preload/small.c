@@ -167,14 +167,18 @@ bool small_init(void)
     return arena_bits != NULL;
 }
 
-bool small_owns(const void *p)
+/* Does an arena start at p rounded down to asz?  Inline: the checked
+ * cache links (tc_cached) ask it on every cached malloc. */
+static inline bool arena_bit(uintptr_t p)
 {
-    size_t i = (uintptr_t)p >> ashift;
+    size_t i = p >> ashift;
     return i < arena_slots &&
            (atomic_load_explicit(&arena_bits[i / 64], memory_order_acquire) >>
                 (i % 64) &
             1);
 }
+
+bool small_owns(const void *p) { return arena_bit((uintptr_t)p); }
 
 /* The arena of a pointer known to be ours (cached or just allocated). */
 static inline struct arena *arena_at(const void *p)
@@ -435,7 +439,7 @@ static inline void tc_link(void *p, const void *next)
  * states pointer, the byte. */
 static inline bool tc_cached(uintptr_t q, unsigned k)
 {
-    if (q & (TC_B - 1) || !small_owns((const void *)q))
+    if (q & (TC_B - 1) || !arena_bit(q))
         return false;
     const struct arena *a = arena_at((const void *)q);
     unsigned v = atomic_load_explicit(
