@@ -760,15 +760,24 @@ void *small_memalign(size_t align, size_t n)
 }
 
 /* The start of the allocation an aligned alias q stands for, or NULL. */
-static void *alias_base(const struct arena *a, const void *q)
+/* The base pointer beside q when q's tag is `kind` ^ q, else NULL.  A
+ * tag lies past the arena's header: an address at (or just past) the
+ * arena's start, whose 16 bytes below may be unmapped, has none. */
+static void *alias_tagged(const struct arena *a, const void *q,
+                          uintptr_t kind)
 {
     const uintptr_t *tag = q;
-    if ((uintptr_t)q % (2 * bsize) || tag[-2] != (ALIAS_TAG ^ (uintptr_t)q))
+    if ((uintptr_t)q % (2 * bsize) ||
+        (uintptr_t)q - (uintptr_t)a < HDR + 2 * sizeof *tag ||
+        tag[-2] != (kind ^ (uintptr_t)q))
         return NULL;
     void *p = (void *)tag[-1];
-    if (p >= q || arena_of(p) != a)
-        return NULL;
-    return p;
+    return p < q && arena_of(p) == a ? p : NULL;
+}
+
+static void *alias_base(const struct arena *a, const void *q)
+{
+    return alias_tagged(a, q, ALIAS_TAG);
 }
 
 static const char *fault_name(int e)
@@ -785,10 +794,7 @@ static const char *fault_name(int e)
  * its tag; its base pointer stays beside it.) */
 static bool alias_freed(const struct arena *a, const void *q)
 {
-    const uintptr_t *tag = q;
-    return (uintptr_t)q % (2 * bsize) == 0 &&
-           tag[-2] == (ALIAS_GONE ^ (uintptr_t)q) &&
-           (const void *)tag[-1] < q && arena_of((void *)tag[-1]) == a;
+    return alias_tagged(a, q, ALIAS_GONE) != NULL;
 }
 
 /* What a call on p that catena refused with e is, told apart with what

@@ -40,6 +40,8 @@ for tc in 1 0; do
     expect_abort wild "catena: free(): free of a pointer that is not an allocated object (inside free heap space)" CATENA_TCACHE=$tc
     expect_abort double-merged "catena: free(): double free (pointer to free memory)" CATENA_TCACHE=$tc
     expect_abort double-aligned "catena: free(): double free (aligned object)" CATENA_TCACHE=$tc
+    # nothing may be read below an arena's start (it may be unmapped)
+    expect_abort arena-start "catena: free(): invalid pointer (not from this allocator)" CATENA_TCACHE=$tc
 done
 
 # CATENA_STATS counts every ENOMEM, above PTRDIFF_MAX too.

@@ -100,6 +100,12 @@ int main(int argc, char **argv)
         a = memalign(256, 100);
         free(a);
         free(a);
+    } else if (!strcmp(c, "arena-start")) {
+        /* the start of a small object's arena (the header; nothing is
+         * mapped below it): 32 MiB arenas, or a smaller build's size,
+         * which divides it (the address is then an arena's or no one's) */
+        a = malloc(16);
+        free((void *)((uintptr_t)a & ~(uintptr_t)((32u << 20) - 1)));
     } else if (!strcmp(c, "enomem")) {
         /* requests above PTRDIFF_MAX: ENOMEM, and counted (CATENA_STATS) */
         a = malloc(10);
