@@ -69,8 +69,7 @@ static inline bool ready(void)
 /* CATENA_CHECK=N: every Nth call validates the heaps and the caches
  * before it runs (corruption the program made since the last call is
  * reported before this call trips over it) and after it (what the call
- * did).  Returns whether the call must validate after itself. */
-/* The call being checked: a trace op (FREE for free). */
+ * did).  op names the call being checked: a trace op (FREE for free). */
 static __attribute__((noinline)) void check_all(int op, const char *when)
 {
     static const char *const name[] = {
@@ -81,6 +80,8 @@ static __attribute__((noinline)) void check_all(int op, const char *when)
     large_check();
 }
 
+/* Counts the call; at every Nth, validates before it and returns true:
+ * the call must validate after itself too. */
 static __attribute__((noinline)) bool check_due(int op)
 {
     if ((atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed) + 1) %
