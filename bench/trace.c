@@ -146,6 +146,19 @@ int trace_load(const char *path, struct bstream *s, char *err, size_t errlen)
         got = fread(rec, 1, sizeof rec, f);
         if (got == 0)
             break;
+        if (rec[0] == 0) { /* the end: a zero tail (trace.h) */
+            int c = 0;
+            for (size_t i = 0; i < got && !c; i++)
+                c = rec[i];
+            while (!c && (c = getc(f)) == 0)
+                ;
+            if (c != 0 && c != EOF) {
+                snprintf(err, errlen, "%s: record %zu: data after the end",
+                         path, nrec);
+                rc = -1;
+            }
+            break;
+        }
         if (got != sizeof rec) {
             snprintf(err, errlen,
                      "%s: truncated: record %zu has %zu of 32 bytes", path,

@@ -66,14 +66,51 @@ static inline bool ready(void)
            init_slow();
 }
 
-static void count_op(void)
+/* CATENA_CHECK=N: every Nth call validates the heaps and the caches
+ * before it runs (corruption the program made since the last call is
+ * reported before this call trips over it) and after it (what the call
+ * did).  op names the call being checked: a trace op (FREE for free). */
+static __attribute__((noinline)) void check_all(int op, const char *when)
 {
-    if (shim_opt.check &&
-        (atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed) + 1) %
-                shim_opt.check == 0) {
-        small_check();
-        large_check();
-    }
+    static const char *const name[] = {
+        [CATENA_TR_MALLOC] = "malloc", [CATENA_TR_CALLOC] = "calloc",
+        [CATENA_TR_REALLOC] = "realloc", [CATENA_TR_MEMALIGN] = "memalign",
+        [CATENA_TR_FREE] = "free"};
+    small_check(name[op], when);
+    large_check();
+}
+
+/* Counts the call; at every Nth, validates before it and returns true:
+ * the call must validate after itself too. */
+static __attribute__((noinline)) bool check_due(int op)
+{
+    if ((atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed) + 1) %
+        shim_opt.check)
+        return false;
+    check_all(op, "before");
+    return true;
+}
+
+/* Off (the default), this costs a load and a branch per call. */
+static inline bool check_before(int op)
+{
+    return __builtin_expect(shim_opt.check != 0, 0) && check_due(op);
+}
+
+static inline void check_after(bool due, int op)
+{
+    if (__builtin_expect(due, 0))
+        check_all(op, "after");
+}
+
+/* A request no allocator can meet (above PTRDIFF_MAX, or a product that
+ * overflows): ENOMEM, counted like every other (CATENA_STATS). */
+static void *too_big(void)
+{
+    if (atomic_load_explicit(&state, memory_order_acquire) == 2)
+        shim_note_enomem();
+    errno = ENOMEM;
+    return NULL;
 }
 
 /* ---- the two allocators behind one interface ------------------------------ */
@@ -182,10 +219,13 @@ static void *realloc_any(void *p, size_t n)
  * (MALLOC, CALLOC or MEMALIGN), align the alignment for MEMALIGN. */
 static void *alloc_entry(int op, size_t n, size_t align)
 {
-    if (!ready() || n > PTRDIFF_MAX || align > PTRDIFF_MAX) {
+    if (!ready()) {
         errno = ENOMEM;
         return NULL;
     }
+    if (n > PTRDIFF_MAX || align > PTRDIFF_MAX)
+        return too_big();
+    bool due = check_before(op);
     bool tracing = shim_tracing;
     if (tracing)
         trace_lock();
@@ -198,7 +238,7 @@ static void *alloc_entry(int op, size_t n, size_t align)
     }
     if (!p)
         errno = ENOMEM;
-    count_op();
+    check_after(due, op);
     return p;
 }
 
@@ -210,10 +250,8 @@ SHIM_EXPORT void *malloc(size_t n)
 SHIM_EXPORT void *calloc(size_t k, size_t n)
 {
     size_t t;
-    if (__builtin_mul_overflow(k, n, &t)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (__builtin_mul_overflow(k, n, &t))
+        return too_big();
     return alloc_entry(CATENA_TR_CALLOC, t, 0);
 }
 
@@ -226,6 +264,7 @@ SHIM_EXPORT void free(void *p)
         return;
     }
     int saved = errno; /* free never changes errno (POSIX 2024) */
+    bool due = check_before(CATENA_TR_FREE);
     if (shim_tracing) {
         trace_lock();
         trace_free(p);
@@ -234,7 +273,7 @@ SHIM_EXPORT void free(void *p)
     } else {
         free_any(p, "free");
     }
-    count_op();
+    check_after(due, CATENA_TR_FREE);
     errno = saved;
 }
 
@@ -246,10 +285,13 @@ SHIM_EXPORT void *realloc(void *p, size_t n)
         free(p);
         return NULL;
     }
-    if (!ready() || n > PTRDIFF_MAX) {
+    if (!ready()) {
         errno = ENOMEM;
         return NULL;
     }
+    if (n > PTRDIFF_MAX)
+        return too_big();
+    bool due = check_before(CATENA_TR_REALLOC);
     void *q;
     if (shim_tracing) {
         trace_lock();
@@ -259,17 +301,15 @@ SHIM_EXPORT void *realloc(void *p, size_t n)
     } else {
         q = realloc_any(p, n);
     }
-    count_op();
+    check_after(due, CATENA_TR_REALLOC);
     return q;
 }
 
 SHIM_EXPORT void *reallocarray(void *p, size_t k, size_t n)
 {
     size_t t;
-    if (__builtin_mul_overflow(k, n, &t)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (__builtin_mul_overflow(k, n, &t))
+        return too_big();
     return realloc(p, t);
 }
 
@@ -327,10 +367,12 @@ SHIM_EXPORT void *valloc(size_t n)
 
 SHIM_EXPORT void *pvalloc(size_t n)
 {
-    if (!ready() || n > PTRDIFF_MAX) {
+    if (!ready()) {
         errno = ENOMEM;
         return NULL;
     }
+    if (n > PTRDIFF_MAX)
+        return too_big();
     size_t r = (n + shim_page - 1) & ~(shim_page - 1);
     return aligned(shim_page, r ? r : shim_page);
 }

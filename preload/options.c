@@ -34,7 +34,8 @@ static const struct opt {
     {"CATENA_LARGE", K_SIZE, "128K",
      "threshold: smaller objects are contiguous catena runs, larger ones "
      "are private anonymous pages in one range (realloc moves, never "
-     "copies)"},
+     "copies); at least 4K, at most a quarter of a small-object arena (8M; "
+     "larger values are capped, with a warning)"},
     {"CATENA_STATS", K_BOOL, "0",
      "print statistics and a one-line fragmentation summary to stderr at "
      "exit"},
@@ -43,7 +44,8 @@ static const struct opt {
      "trace.h format) for catena-bench replay; %p in PATH becomes the "
      "process id (programs that run others)"},
     {"CATENA_CHECK", K_COUNT, "0 (never)",
-     "run the heap validator every N operations"},
+     "validate the heaps and the per-thread caches before and after "
+     "every Nth call (corruption: one line, abort)"},
     {"CATENA_ABORT_ON_ERROR", K_BOOL, "1",
      "abort after reporting a bad free (double, foreign, interior); 0 "
      "reports it and ignores the call"},
@@ -190,6 +192,20 @@ void shim_opts_parse(void)
         ptrs[n++] = p;
     ptrs[n] = NULL;
     scan(ptrs);
+}
+
+void shim_opts_cap_large(size_t max)
+{
+    if (shim_opt.large <= max)
+        return;
+    struct shim_line l = {.n = 0};
+    ln_str(&l, "catena: CATENA_LARGE (");
+    ln_kib(&l, shim_opt.large);
+    ln_str(&l, ") is above the largest threshold (a quarter of an arena): "
+               "using ");
+    ln_kib(&l, max);
+    ln_put(&l, 2);
+    shim_opt.large = max;
 }
 
 void shim_opts_help(int fd)

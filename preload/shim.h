@@ -46,6 +46,8 @@ struct shim_opts {
 extern struct shim_opts shim_opt SHIM_HIDDEN;
 SHIM_HIDDEN void shim_opts_parse(void);
 SHIM_HIDDEN void shim_opts_help(int fd);
+/* Cap CATENA_LARGE at max (small.c's limit), saying so. */
+SHIM_HIDDEN void shim_opts_cap_large(size_t max);
 
 /* ---- util.c ----------------------------------------------------------- */
 /* A test-and-test-and-set lock: critical sections are a few hundred
@@ -80,6 +82,12 @@ SHIM_HIDDEN void ln_put(struct shim_line *l, int fd); /* adds '\n' */
 SHIM_HIDDEN void shim_fault(const char *fn, const char *what, const void *p);
 /* An internal failure we cannot recover from. */
 SHIM_HIDDEN _Noreturn void shim_die(const char *what);
+/* Corruption that CATENA_CHECK found when (before|after) a call of fn:
+ * one line, always aborts (nothing after it can be trusted). */
+SHIM_HIDDEN _Noreturn void shim_corrupt(const char *fn, const char *when,
+                                        const char *what, const void *p);
+/* A per-process secret (the kernel's AT_RANDOM bytes). */
+SHIM_HIDDEN uintptr_t shim_secret(void);
 
 /* Pages straight from the kernel: the shim's only source of memory. */
 SHIM_HIDDEN void *shim_map(size_t bytes);
@@ -121,7 +129,9 @@ SHIM_HIDDEN size_t small_size(const void *p, const char *fn);
 SHIM_HIDDEN void *small_realloc_inplace(void *p, size_t n, const char *fn,
                                         bool *bad);
 SHIM_HIDDEN void *small_memalign(size_t align, size_t n);
-SHIM_HIDDEN void small_check(void);
+/* CATENA_CHECK: every arena and every thread's cache, when ("before"
+ * or "after") a call of fn; corruption: shim_corrupt. */
+SHIM_HIDDEN void small_check(const char *fn, const char *when);
 /* Per-thread caches: fork handlers (the registry lock comes first in the
  * lock order) and flushing the calling thread's cache (exit report). */
 SHIM_HIDDEN void tcache_prepare_fork(void);

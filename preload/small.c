@@ -22,14 +22,28 @@
  * locks), an empty one is refilled with a few objects under one lock.
  * Cached objects stay allocated in catena's view.  To keep bad frees
  * diagnosed without catena, each arena has a state byte per block (in a
- * reservation of their own beside the arenas; 3 % of the blocks' bytes,
- * touched where blocks are): 0 for a block that is not the start of an
+ * mapping of their own, a->states; 3 % of the blocks' bytes, touched where
+ * blocks are): 0 for a block that is not the start of an
  * object handed out by the cached path (free then takes the locked path, where
  * catena diagnoses it), k (1..TC_CLASSES) for the start of such a live
  * object of k blocks, k | TC_FREE once it is in some thread's cache.  free
  * moves k -> k | TC_FREE with a compare-and-swap, so a second free of a
  * cached object (from any thread) is reported as a double free.  Every
- * path that gives an object back to catena clears its byte first.
+ * path that gives an object back to catena sets its byte to TC_GONE
+ * (with or without the caches): "an object started here and was freed",
+ * the history that tells a double free from a free of an address that was
+ * never an object when catena says "free memory" (a byte in pages that
+ * CATENA_TRIM released reads 0 again: then only the latter is claimed).
+ * TC_GONE may stay on the start of a live object of the locked path:
+ * like 0, it sends free to the locked path.
+ *
+ * A cached object is linked through its first word, which a bug in the
+ * program (a write after free, an overflow of the object before it) may
+ * overwrite.  So links are stored masked with a per-process secret and
+ * the word's own address (tc_link), and every read (tc_next) checks that
+ * the link decodes to a block-aligned address in an arena whose state
+ * byte says "cached, this size" before anything follows it: an overwritten
+ * link is reported (one line, as a bad free) instead of crashing later.
  * Caches are flushed at thread exit (a pthread key destructor); in a
  * forked child, the caches of the threads that did not survive the fork
  * are flushed (unless the fork caught one mid-update: then it is leaked).
@@ -53,6 +67,7 @@
 #define NSLOTS 32
 #define ARENA_MAGIC 0x61726e61u
 #define ALIAS_TAG ((uintptr_t)0x5a17a11a5e7ca7e5u)
+#define ALIAS_GONE ((uintptr_t)0x6a0eda11a5fe7ca7u) /* a freed alias's tag */
 #define HDR 64 /* struct arena, rounded so the heap starts aligned */
 
 struct arena {
@@ -89,10 +104,15 @@ _Static_assert(sizeof(struct arena) <= HDR, "arena header fits");
 /* ---- per-thread caches: declarations ------------------------------------ */
 #define TC_CLASSES 32           /* objects of 1..32 blocks (1 KiB at 32 B) */
 #define TC_FREE 0x80            /* state byte: in a cache */
+#define TC_GONE 0x40            /* state byte: an object was freed here */
 #define TC_REFILL 8             /* objects fetched per lock on a miss */
 #define TC_BIN_BYTES (32 * 1024) /* bound of one list, in bytes... */
 #define TC_BIN_MIN 16           /* ...but at least this many objects */
 #define TC_BIN_MAX 256          /* ...and at most this many */
+/* The hot checks take the block size as a constant (catena's, built into
+ * this library); the caches are on only when bsize == TC_B. */
+#define TC_B ((uintptr_t)CATENA_BLOCK_SIZE)
+#define TC_BSHIFT ((unsigned)__builtin_ctzl(CATENA_BLOCK_SIZE))
 
 struct tc_bin {
     void *head;
@@ -100,7 +120,9 @@ struct tc_bin {
 };
 struct tcache {
     struct tc_bin bin[TC_CLASSES];
-    atomic_int busy;            /* the owner is changing the lists */
+    atomic_uint busy;           /* odd: the owner is changing the lists;
+                                 * +1 at each change and after it, so a
+                                 * validator sees that it raced one */
     uint32_t slot;              /* where this thread allocates */
     struct tcache *next, *prev; /* the registry */
 };
@@ -111,6 +133,7 @@ static size_t mapsz;            /* state bytes per arena */
 static unsigned bshift;         /* log2 of the block size */
 static unsigned ashift;         /* log2 of the arena size */
 static atomic_uint slot_threads[NSLOTS];
+static uintptr_t tc_secret;     /* the secret of the masked links */
 static void tc_put(struct tcache *tc, void *p, unsigned k);
 
 bool small_init(void)
@@ -129,8 +152,7 @@ bool small_init(void)
     }
     mapsz = asz >> bshift; /* one state byte per block of an arena */
     ashift = (unsigned)__builtin_ctzl(asz);
-    if (shim_opt.large > asz / 4)
-        shim_opt.large = asz / 4;
+    shim_opts_cap_large(asz / 4);
     /* 1 MiB of bits for 48-bit addresses and 32 MiB arenas; pages of it
      * are touched only where arenas are. */
     arena_slots = (size_t)1 << (ADDR_BITS - ashift);
@@ -140,18 +162,23 @@ bool small_init(void)
     if (shim_opt.trim)
         trim_blocks = shim_opt.trim >> bshift ? shim_opt.trim >> bshift : 1;
     tc_on = shim_opt.tcache && !shim_opt.trace && bsize >= sizeof(void *) &&
-            (bsize & (bsize - 1)) == 0;
+            (bsize & (bsize - 1)) == 0 && bsize == TC_B;
+    tc_secret = shim_secret();
     return arena_bits != NULL;
 }
 
-bool small_owns(const void *p)
+/* Does an arena start at p rounded down to asz?  Inline: the checked
+ * cache links (tc_cached) ask it on every cached malloc. */
+static inline bool arena_bit(uintptr_t p)
 {
-    size_t i = (uintptr_t)p >> ashift;
+    size_t i = p >> ashift;
     return i < arena_slots &&
            (atomic_load_explicit(&arena_bits[i / 64], memory_order_acquire) >>
                 (i % 64) &
             1);
 }
+
+bool small_owns(const void *p) { return arena_bit((uintptr_t)p); }
 
 /* The arena of a pointer known to be ours (cached or just allocated). */
 static inline struct arena *arena_at(const void *p)
@@ -184,10 +211,11 @@ static struct arena *arena_of(const void *p)
  * catena_free_ranges lists the interiors of its free runs of at least a
  * page, and the whole pages inside each are madvise(MADV_DONTNEED)'d,
  * together with the pages of state bytes that describe only those blocks
- * (all 0 while free).  Then mark = count.  So a trim costs at most one pass
- * per CATENA_TRIM bytes (and per fifth of the arena's use) of net
- * shrinking; steady churn, which keeps the count near its mark, does not
- * trim.  The released pages read
+ * (0 or TC_GONE while free: a released TC_GONE reads 0, which only loses
+ * the history that names a double free).  Then mark = count.  So a trim
+ * costs at most one pass per CATENA_TRIM bytes (and per fifth of the
+ * arena's use) of net shrinking; steady churn, which keeps the count near
+ * its mark, does not trim.  The released pages read
  * as zero when reused, which catena does not mind (it never reads a free
  * run's interior). */
 struct trim_ctx {
@@ -336,14 +364,14 @@ static inline bool block_aligned(const void *p)
     return ((uintptr_t)p & (bsize - 1)) == 0;
 }
 
-/* Give an object back to catena (its slot's lock held): its state byte
- * is cleared first. */
+/* Give a cached object back to catena (its slot's lock held): its state
+ * byte becomes TC_GONE first. */
 static void give_back(struct slot *s, struct arena *a, void *p)
 {
     _Atomic unsigned char *st = state_of(a, p);
     size_t k = atomic_load_explicit(st, memory_order_relaxed) &
                (unsigned char)~TC_FREE; /* a cached object's size */
-    atomic_store_explicit(st, 0, memory_order_relaxed);
+    atomic_store_explicit(st, TC_GONE, memory_order_relaxed);
     size_t sz = track || (trim_blocks && !k) ? catena_size(a->h, p)
                                              : k << bshift;
     int e = catena_free(a->h, p);
@@ -378,15 +406,64 @@ static atomic_int tc_key_state; /* 0 none, 1 made, 2 cannot */
 static shim_lock_t tc_key_lock, reg_lock;
 static struct tcache *reg_first;
 
+/* Only the owner writes busy: a plain load and store count it up. */
 static void tc_busy(struct tcache *tc)
 {
-    atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+    unsigned g = atomic_load_explicit(&tc->busy, memory_order_relaxed);
+    atomic_store_explicit(&tc->busy, g + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release); /* before the list stores */
 }
 
 static void tc_idle(struct tcache *tc)
 {
-    atomic_store_explicit(&tc->busy, 0, memory_order_release);
+    unsigned g = atomic_load_explicit(&tc->busy, memory_order_relaxed);
+    atomic_store_explicit(&tc->busy, g + 1, memory_order_release);
+}
+
+/* ---- masked links ---------------------------------------------------- */
+
+static inline uintptr_t tc_mask(const void *at)
+{
+    return tc_secret ^ ((uintptr_t)at >> TC_BSHIFT);
+}
+
+/* Store in cached object p the link to next (NULL: the end). */
+static inline void tc_link(void *p, const void *next)
+{
+    *(uintptr_t *)p = (uintptr_t)next ^ tc_mask(p);
+}
+
+/* Is q the start of a cached object (of k blocks; k 0: of any size)?
+ * Block-aligned, in an arena (its bit: so its header and state bytes are
+ * mapped), and its state byte says so.  Three loads: the bit, the arena's
+ * states pointer, the byte. */
+static inline bool tc_cached(uintptr_t q, unsigned k)
+{
+    if (q & (TC_B - 1) || !arena_bit(q))
+        return false;
+    const struct arena *a = arena_at((const void *)q);
+    unsigned v = atomic_load_explicit(
+        (_Atomic unsigned char *)a->states + ((q - (uintptr_t)a) >> TC_BSHIFT),
+        memory_order_relaxed);
+    /* k 0: only the TC_FREE bit must match */
+    return (v & (k ? 0xffu : TC_FREE)) == (k | TC_FREE);
+}
+
+static const char tc_overwritten[] =
+    "freed object overwritten (use after free, or an overflow of the "
+    "object before it)";
+
+/* The object after cached object p in a list of k-block objects (k 0:
+ * mixed sizes), NULL at its end.  A link that does not lead to a cached
+ * object was overwritten: reported as a fault of fn (the list then ends
+ * at p; the objects after it are leaked). */
+static inline void *tc_next(const void *p, unsigned k, const char *fn)
+{
+    uintptr_t q = *(const uintptr_t *)p ^ tc_mask(p);
+    if (__builtin_expect(!q || tc_cached(q, k), 1))
+        return (void *)q;
+    shim_fault(fn, tc_overwritten, p);
+    return NULL;
 }
 
 /* A cache is a mapping of its own (shim_map): a heap for the shim's own
@@ -395,12 +472,12 @@ static void tc_del(struct tcache *tc) { shim_unmap(tc, sizeof *tc); }
 
 /* Give a detached list of cached objects back to catena, taking each
  * owning slot's lock once per run of objects from the same slot. */
-static void flush_list(void *list)
+static void flush_list(void *list, const char *fn)
 {
     struct slot *held = NULL;
     while (list) {
         void *p = list;
-        list = *(void **)p;
+        list = tc_next(p, 0, fn);
         struct arena *a = arena_at(p);
         struct slot *s = &slots[a->slot];
         if (s != held) {
@@ -415,35 +492,37 @@ static void flush_list(void *list)
         shim_unlock(&held->lock);
 }
 
-/* Detach the newest objects of bin b until it holds `keep`. */
-static void *bin_cut(struct tc_bin *b, uint32_t keep)
+/* Detach the newest objects of bin b (of k-block objects) until it holds
+ * `keep` (or its list ends early: a link was overwritten). */
+static void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep,
+                     const char *fn)
 {
     void *list = NULL;
-    while (b->n > keep) {
+    while (b->n > keep && b->head) {
         void *p = b->head;
-        b->head = *(void **)p;
-        b->n--;
-        *(void **)p = list;
+        b->head = tc_next(p, k, fn);
+        b->n = b->head ? b->n - 1 : 0;
+        tc_link(p, list);
         list = p;
     }
     return list;
 }
 
-static void tc_flush_all(struct tcache *tc)
+static void tc_flush_all(struct tcache *tc, const char *fn)
 {
     void *all = NULL;
     tc_busy(tc);
     for (unsigned i = 0; i < TC_CLASSES; i++) {
-        void *l = bin_cut(&tc->bin[i], 0);
+        void *l = bin_cut(&tc->bin[i], i + 1, 0, fn);
         while (l) { /* splice */
             void *p = l;
-            l = *(void **)p;
-            *(void **)p = all;
+            l = tc_next(p, i + 1, fn);
+            tc_link(p, all);
             all = p;
         }
     }
     tc_idle(tc);
-    flush_list(all);
+    flush_list(all, fn);
 }
 
 static void reg_unlink(struct tcache *tc)
@@ -462,7 +541,7 @@ static void tc_destroy(void *v)
     my_tc = TC_DEAD; /* later calls of this thread: the locked path */
     if (!tc)
         return;
-    tc_flush_all(tc);
+    tc_flush_all(tc, "free");
     shim_lock(&reg_lock);
     reg_unlink(tc);
     shim_unlock(&reg_lock);
@@ -567,7 +646,7 @@ static void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
         struct tc_bin *b = &tc->bin[k - 1];
         while (ne) { /* lowest address on top */
             void *q = extra[--ne];
-            *(void **)q = b->head;
+            tc_link(q, b->head);
             b->head = q;
             b->n++;
         }
@@ -588,8 +667,10 @@ void *small_alloc(size_t n, unsigned flags)
     void *p = b->head;
     if (p) {
         tc_busy(tc);
-        b->head = *(void **)p;
+        b->head = tc_next(p, k, "malloc");
         b->n--;
+        if (__builtin_expect(!b->head, 0))
+            b->n = 0; /* the end, or the rest is lost (tc_next) */
         tc_idle(tc);
         atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
                               memory_order_relaxed);
@@ -599,7 +680,7 @@ void *small_alloc(size_t n, unsigned flags)
     }
     p = tc_refill(tc, k, flags);
     if (!p) { /* out of memory: give back what this thread holds, retry */
-        tc_flush_all(tc);
+        tc_flush_all(tc, "malloc");
         p = small_alloc_raw(n, flags);
     }
     return p;
@@ -610,20 +691,20 @@ static void tc_put(struct tcache *tc, void *p, unsigned k)
     struct tc_bin *b = &tc->bin[k - 1];
     void *cut = NULL;
     tc_busy(tc);
-    *(void **)p = b->head;
+    tc_link(p, b->head);
     b->head = p;
     if (++b->n > b->max)
-        cut = bin_cut(b, b->max / 2);
+        cut = bin_cut(b, k, b->max / 2, "free");
     tc_idle(tc);
     if (cut)
-        flush_list(cut);
+        flush_list(cut, "free");
 }
 
 void tcache_flush_mine(void)
 {
     struct tcache *tc = my_tc;
     if (tc && tc != TC_DEAD)
-        tc_flush_all(tc);
+        tc_flush_all(tc, "free");
 }
 
 void tcache_prepare_fork(void)
@@ -650,8 +731,8 @@ void tcache_child_fork(void)
         if (tc == mine)
             continue;
         reg_unlink(tc);
-        if (!atomic_load(&tc->busy)) {
-            tc_flush_all(tc);
+        if (!(atomic_load(&tc->busy) & 1)) {
+            tc_flush_all(tc, "fork");
             tc_del(tc);
         }
     }
@@ -679,15 +760,24 @@ void *small_memalign(size_t align, size_t n)
 }
 
 /* The start of the allocation an aligned alias q stands for, or NULL. */
-static void *alias_base(const struct arena *a, const void *q)
+/* The base pointer beside q when q's tag is `kind` ^ q, else NULL.  A
+ * tag lies past the arena's header: an address at (or just past) the
+ * arena's start, whose 16 bytes below may be unmapped, has none. */
+static void *alias_tagged(const struct arena *a, const void *q,
+                          uintptr_t kind)
 {
     const uintptr_t *tag = q;
-    if ((uintptr_t)q % (2 * bsize) || tag[-2] != (ALIAS_TAG ^ (uintptr_t)q))
+    if ((uintptr_t)q % (2 * bsize) ||
+        (uintptr_t)q - (uintptr_t)a < HDR + 2 * sizeof *tag ||
+        tag[-2] != (kind ^ (uintptr_t)q))
         return NULL;
     void *p = (void *)tag[-1];
-    if (p >= q || arena_of(p) != a)
-        return NULL;
-    return p;
+    return p < q && arena_of(p) == a ? p : NULL;
+}
+
+static void *alias_base(const struct arena *a, const void *q)
+{
+    return alias_tagged(a, q, ALIAS_TAG);
 }
 
 static const char *fault_name(int e)
@@ -700,6 +790,29 @@ static const char *fault_name(int e)
     }
 }
 
+/* Was q an aligned alias that was freed?  (free_in leaves ALIAS_GONE in
+ * its tag; its base pointer stays beside it.) */
+static bool alias_freed(const struct arena *a, const void *q)
+{
+    return alias_tagged(a, q, ALIAS_GONE) != NULL;
+}
+
+/* What a call on p that catena refused with e is, told apart with what
+ * the shim remembers: a freed alias's tag, and TC_GONE in the state byte
+ * of a freed object's start.  Only the fault path calls this. */
+static const char *bad_name(const struct arena *a, const void *p, int e)
+{
+    if ((e == CATENA_EFREE || e == CATENA_EINTERIOR) && alias_freed(a, p))
+        return "double free (aligned object)";
+    if (e == CATENA_EFREE &&
+        (!block_aligned(p) ||
+         atomic_load_explicit(state_of(a, p), memory_order_relaxed) !=
+             TC_GONE))
+        return "free of a pointer that is not an allocated object (inside "
+               "free heap space)";
+    return fault_name(e);
+}
+
 static void free_in(struct arena *a, void *p, const char *fn)
 {
     struct slot *s = &slots[a->slot];
@@ -707,28 +820,31 @@ static void free_in(struct arena *a, void *p, const char *fn)
     uintptr_t *tag = p;
     void *real = alias_base(a, p);
     if (real) {
-        tag[-2] = 0; /* a later object at this address is not an alias */
+        /* a later object at this address is not an alias, and a second
+         * free of this one is told apart (bad_name) */
+        tag[-2] = ALIAS_GONE ^ (uintptr_t)p;
         p = real;
     }
-    if (tc_on && block_aligned(p)) {
-        _Atomic unsigned char *st = state_of(a, p);
-        if (atomic_load_explicit(st, memory_order_relaxed) & TC_FREE) {
-            shim_unlock(&s->lock); /* in a cache: freed already */
-            shim_fault(fn, fault_name(CATENA_EFREE), p);
-            return;
-        }
-        atomic_store_explicit(st, 0, memory_order_relaxed);
+    _Atomic unsigned char *st = state_of(a, p);
+    if (tc_on && block_aligned(p) &&
+        (atomic_load_explicit(st, memory_order_relaxed) & TC_FREE)) {
+        shim_unlock(&s->lock); /* in a cache: freed already */
+        shim_fault(fn, fault_name(CATENA_EFREE), p);
+        return;
     }
     size_t sz = track || trim_blocks ? catena_size(a->h, p) : 0;
     int e = catena_free(a->h, p);
     if (!e) {
+        if (block_aligned(p))
+            atomic_store_explicit(st, TC_GONE, memory_order_relaxed);
         if (track)
             s->live -= sz;
         trim_note_free(s, a, sz >> bshift);
     }
+    const char *what = e ? bad_name(a, tag, e) : NULL;
     shim_unlock(&s->lock);
     if (e)
-        shim_fault(fn, fault_name(e), p);
+        shim_fault(fn, what, tag);
 }
 
 void small_free(void *p, const char *fn)
@@ -746,7 +862,7 @@ void small_free(void *p, const char *fn)
             return;
         }
         struct tcache *tc;
-        if (v && (tc = tc_get())) {
+        if ((unsigned)v - 1u < TC_CLASSES && (tc = tc_get())) {
             if (!atomic_compare_exchange_strong_explicit(
                     st, &v, (unsigned char)(v | TC_FREE),
                     memory_order_relaxed, memory_order_relaxed)) {
@@ -765,6 +881,7 @@ size_t small_size(const void *p, const char *fn)
     struct arena *a = arena_owned(p);
     size_t n = 0;
     int e = CATENA_EFOREIGN;
+    const char *what = fault_name(e);
     if (a) {
         struct slot *s = &slots[a->slot];
         shim_lock(&s->lock);
@@ -778,10 +895,12 @@ size_t small_size(const void *p, const char *fn)
             (atomic_load_explicit(state_of(a, p), memory_order_relaxed) &
              TC_FREE))
             n = 0, e = CATENA_EFREE; /* in a cache: freed */
+        if (!n)
+            what = bad_name(a, p, e);
         shim_unlock(&s->lock);
     }
     if (!n)
-        shim_fault(fn, fault_name(e), p);
+        shim_fault(fn, what, p);
     return n;
 }
 
@@ -827,36 +946,88 @@ void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
             }
         }
     }
-    if (q && v) { /* keep the state bytes right: the object may move */
+    if (q && (unsigned)v - 1u < TC_CLASSES) {
+        /* keep the state bytes right: the object may move */
         atomic_store_explicit(state_of(a, p), 0, memory_order_relaxed);
         size_t k = catena_size(a->h, q) >> bshift;
         if (k <= TC_CLASSES && block_aligned(q))
             atomic_store_explicit(state_of(a, q), (unsigned char)k,
                                   memory_order_relaxed);
     }
+    if (q && q != p && block_aligned(p)) /* catena freed p */
+        atomic_store_explicit(state_of(a, p), TC_GONE, memory_order_relaxed);
+    *bad = e != 0 && e != CATENA_ENOMEM && e != CATENA_ENOCHAIN;
+    const char *what = *bad ? bad_name(a, p, e) : NULL;
     shim_unlock(&s->lock);
-    if (e != 0 && e != CATENA_ENOMEM && e != CATENA_ENOCHAIN) {
-        *bad = true;
-        shim_fault(fn, fault_name(e), p);
-    }
+    if (*bad)
+        shim_fault(fn, what, p);
     return q;
 }
 
 /* ---- validation, fork, statistics -------------------------------------- */
 
-static void check_fail(catena_heap_t *h)
+/* catena_check's hook: keep its description of what is wrong. */
+static void check_hook(void *ctx, catena_heap_t *h, int err, const void *p,
+                       const char *where)
 {
-    (void)h;
-    shim_die("CATENA_CHECK: heap validation failed");
+    (void)h, (void)err, (void)p;
+    *(const char **)ctx = where;
 }
 
-void small_check(void)
+/* Is bin b of k-block objects well linked?  Reads another thread's lists
+ * while it may change them: *raced tells the caller to ignore the answer
+ * (only "busy" moved).  *at: the object whose link is wrong. */
+static bool bin_ok(const struct tc_bin *b, unsigned k, const void **at)
 {
+    const void *p = __atomic_load_n(&b->head, __ATOMIC_RELAXED);
+    uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!p || !tc_cached((uintptr_t)p, k))
+            return false; /* *at: the object linking here (or the bin) */
+        *at = p;
+        p = (const void *)(__atomic_load_n((const uintptr_t *)p,
+                                           __ATOMIC_RELAXED) ^
+                           tc_mask(p));
+    }
+    return p == NULL;
+}
+
+/* Every cached object of every thread: its state byte says "cached, this
+ * size" and its link leads on to the next; each list ends after n. */
+static void tc_check(const char *fn, const char *when)
+{
+    shim_lock(&reg_lock);
+    for (struct tcache *tc = reg_first; tc; tc = tc->next)
+        for (unsigned i = 0; i < TC_CLASSES; i++) {
+            unsigned g = atomic_load_explicit(&tc->busy, memory_order_acquire);
+            const void *at = &tc->bin[i];
+            bool ok = (g & 1) || bin_ok(&tc->bin[i], i + 1, &at);
+            atomic_thread_fence(memory_order_acquire);
+            if (!ok && g == atomic_load_explicit(&tc->busy,
+                                                 memory_order_relaxed)) {
+                shim_unlock(&reg_lock);
+                shim_corrupt(fn, when, tc_overwritten, at);
+            }
+        }
+    shim_unlock(&reg_lock);
+}
+
+void small_check(const char *fn, const char *when)
+{
+    if (tc_on)
+        tc_check(fn, when);
     for (size_t i = 0; i < NSLOTS; i++) {
         shim_lock(&slots[i].lock);
-        for (struct arena *a = slots[i].first; a; a = a->next)
-            if (catena_check(a->h))
-                check_fail(a->h);
+        for (struct arena *a = slots[i].first; a; a = a->next) {
+            const char *what = "heap metadata inconsistent";
+            catena_set_hook(a->h, check_hook, &what);
+            int e = catena_check(a->h);
+            catena_set_hook(a->h, NULL, NULL);
+            if (e) {
+                shim_unlock(&slots[i].lock);
+                shim_corrupt(fn, when, what, a);
+            }
+        }
         shim_unlock(&slots[i].lock);
     }
 }

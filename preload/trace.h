@@ -19,6 +19,13 @@
  * the recording allocator put things.  REALLOC frees `arg` and creates
  * `id` (they may be equal when the object did not move).  A record is
  * written after the call returns.
+ *
+ * A file may end in zero bytes: the writer maps the file in chunks of
+ * CATENA_TRACE_CHUNK bytes, and a process that ended without running its
+ * exit destructor (_exit, abort, exec, a signal) leaves the rest of its
+ * last chunk zero (less than CATENA_TRACE_CHUNK bytes, not a multiple of
+ * 32).  A record whose op is 0 therefore ends the trace; only zero bytes
+ * may follow it.  Nothing recorded before the end is lost.
  */
 #ifndef CATENA_TRACE_H
 #define CATENA_TRACE_H
@@ -26,6 +33,7 @@
 
 #define CATENA_TRACE_MAGIC "CATRACE1"
 #define CATENA_TRACE_VERSION 1u
+#define CATENA_TRACE_CHUNK (1u << 20) /* the zero tail is shorter */
 
 enum catena_trace_op {
     CATENA_TR_MALLOC = 1,

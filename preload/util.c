@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -98,6 +99,34 @@ void shim_fault(const char *fn, const char *what, const void *p)
     if (shim_opt.abort_on_error)
         abort();
     errno = saved;
+}
+
+void shim_corrupt(const char *fn, const char *when, const char *what,
+                  const void *p)
+{
+    struct shim_line l = {.n = 0};
+    ln_str(&l, "catena: ");
+    ln_str(&l, fn);
+    ln_str(&l, "(): heap corrupt (found by CATENA_CHECK ");
+    ln_str(&l, when);
+    ln_str(&l, " the call): ");
+    ln_str(&l, what);
+    ln_str(&l, " ");
+    ln_hex(&l, (uintptr_t)p);
+    ln_str(&l, ", aborting");
+    ln_put(&l, 2);
+    abort();
+}
+
+uintptr_t shim_secret(void)
+{
+    /* the kernel's 16 random bytes for this process (no system call) */
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    uintptr_t v = (uintptr_t)&v ^ (uintptr_t)getpid() << 17;
+    if (r)
+        for (size_t i = 0; i < sizeof v; i++)
+            v ^= (uintptr_t)r[8 + i] << (8 * i);
+    return v * (uintptr_t)0x9e3779b97f4a7c15u;
 }
 
 void shim_die(const char *what)

@@ -3,7 +3,12 @@
  * header, known ops, ids unique while live, every free / realloc of a
  * live id, no id 0 except for failed allocations.  Prints a summary.
  *
- *   trace_check FILE      exit 0 valid, 1 invalid; no FILE: skip (77)
+ *   trace_check FILE [SIZE COUNT]
+ *
+ * exit 0 valid, 1 invalid (or, with SIZE and COUNT, fewer than COUNT
+ * allocations of SIZE bytes: the records a test program made); no FILE:
+ * skip (77).  A zero tail (a writer that did not exit normally) ends the
+ * trace.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,15 +89,35 @@ int main(int argc, char **argv)
         return 1;
     }
     grow();
+    unsigned long long want_size = argc > 3 ? strtoull(argv[2], NULL, 0) : 0;
+    unsigned long long want = argc > 3 ? strtoull(argv[3], NULL, 0) : 0, sized = 0;
     struct catena_trace_rec r;
     unsigned long long n = 0, count[6] = {0}, failed = 0, bad = 0, maxtid = 0;
-    while (fread(&r, sizeof r, 1, f) == 1) {
+    size_t got;
+    while ((got = fread(&r, 1, sizeof r, f)) > 0) {
+        if (r.op == 0) { /* the end: only zero bytes may follow (trace.h) */
+            static const struct catena_trace_rec zero;
+            int c = memcmp(&r, &zero, got) ? 1 : 0;
+            while (!c && (c = getc(f)) == 0)
+                ;
+            if (c != 0 && c != EOF) {
+                fprintf(stderr, "record %llu: data after the end\n", n + 1);
+                return 1;
+            }
+            break;
+        }
+        if (got != sizeof r) {
+            fprintf(stderr, "record %llu: truncated\n", n + 1);
+            return 1;
+        }
         n++;
         if (r.op < CATENA_TR_MALLOC || r.op > CATENA_TR_FREE) {
             fprintf(stderr, "record %llu: bad op %u\n", n, r.op);
             return 1;
         }
         count[r.op]++;
+        if (r.op != CATENA_TR_FREE && r.size == want_size)
+            sized++;
         if (r.tid > maxtid)
             maxtid = r.tid;
         if (r.op == CATENA_TR_FREE || (r.op == CATENA_TR_REALLOC && r.arg)) {
@@ -122,5 +147,8 @@ int main(int argc, char **argv)
            "%llu failed, %zu live at end, %llu threads, %llu errors\n",
            argv[1], n, count[1], count[2], count[3], count[4], count[5], failed, live,
            maxtid + 1, bad);
-    return bad || n == 0 ? 1 : 0;
+    if (sized < want)
+        fprintf(stderr, "%s: %llu allocations of %llu bytes, expected %llu\n", argv[1],
+                sized, want_size, want);
+    return bad || n == 0 || sized < want ? 1 : 0;
 }
