@@ -9,7 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "bench.h"
-#include "trace.h"
+#include "catena_trace.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * are not lost).  A forked child stops tracing: the file is the parent's.
  */
 #include "shim.h"
-#include "trace.h"
+#include "catena_trace.h"
 
 #include <fcntl.h>
 #include <string.h>
