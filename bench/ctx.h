@@ -55,6 +55,7 @@ struct bench_opts {
     bool only_instructions; /* --instructions: nothing else */
     const char *out, *trace, *gnuplot, *drivers, *preload, *workloads;
     const char *valgrind;
+    const char *only;     /* --only W,W...: these workloads alone */
     int reps;
     unsigned headroom, indef_headroom;
     struct wparams wp;
@@ -144,6 +145,7 @@ struct bench_ctx {
     struct bench_opts opt;
     double t_start;
     char exe_dir[PATH_MAX];
+    char exe_path[PATH_MAX];   /* this program (icount.c runs it) */
     char driver_path[A_COUNT][PATH_MAX + 128]; /* "": not available */
     char preload_so[PATH_MAX + 64];
     struct wres res[W_COUNT];

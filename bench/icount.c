@@ -28,22 +28,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ICOUNT_SCALE 0.1
 
-/* The functions of the replay loops (arena.c, driver.c) whose calls are
- * counted, and the allocator entry points of each kind of call. */
-static const char *const callers[] = {"arena_run", "step", "c_alloc",
-                                      "c_realloc", "main", NULL};
-static const char *const entries[IC_KINDS][8] = {
-    [IC_ALLOC] = {"catena_alloc", "mp_alloc", "malloc", "__libc_malloc",
-                  "mi_malloc", NULL},
-    [IC_FREE] = {"catena_free", "mp_free", "free", "__libc_free", "cfree",
-                 "mi_free", NULL},
-    [IC_REALLOC] = {"catena_realloc", "catena_realloc_contig", "mp_realloc",
-                    "realloc", "__libc_realloc", "mi_realloc", NULL},
+/* Where the replay loop calls the allocator: its functions, and the
+ * allocator's entry points of each kind of call (IC_*).  In-arena heaps
+ * (arena.c's replay) and process allocators (driver.c's main). */
+struct site {
+    const char *callers[6];
+    const char *entries[IC_KINDS][8];
 };
+static const struct site arena_site = {
+    {"arena_run", "step", "c_alloc", "c_realloc", NULL},
+    {[IC_ALLOC] = {"catena_alloc", "mp_alloc", NULL},
+     [IC_FREE] = {"catena_free", "mp_free", NULL},
+     [IC_REALLOC] = {"catena_realloc", "catena_realloc_contig", "mp_realloc",
+                     NULL}}};
+static const struct site process_site = {
+    {"main", NULL},
+    {[IC_ALLOC] = {"malloc", "__libc_malloc", "mi_malloc", NULL},
+     [IC_FREE] = {"free", "__libc_free", "cfree", "mi_free", NULL},
+     [IC_REALLOC] = {"realloc", "__libc_realloc", "mi_realloc", NULL}}};
 
 static bool in_list(const char *const *list, const char *name)
 {
@@ -53,11 +60,15 @@ static bool in_list(const char *const *list, const char *name)
     return false;
 }
 
-/* The kind of call to `name` (IC_*), or -1: not an allocator entry. */
-static int entry_kind(const char *name)
+/* The kind of call to `name` (IC_*), or -1: not an allocator entry.
+ * Callgrind's recursion suffix ("free'2") is not part of the name. */
+static int entry_kind(const struct site *site, const char *name)
 {
+    char base[256];
+    snprintf(base, sizeof base, "%s", name);
+    base[strcspn(base, "'")] = 0;
     for (int k = 0; k < IC_KINDS; k++)
-        if (in_list(entries[k], name))
+        if (in_list(site->entries[k], base))
             return k;
     return -1;
 }
@@ -95,18 +106,10 @@ static const char *name_of(struct names *t, char *s)
     return t->v[id] ? t->v[id] : "";
 }
 
-/* A function name without callgrind's recursion suffix ("free'2"). */
-static int kind_of_callee(const char *name)
-{
-    char base[256];
-    snprintf(base, sizeof base, "%s", name);
-    base[strcspn(base, "'")] = 0;
-    return entry_kind(base);
-}
-
 /* Add the calls from the replay loop to the allocator entries in the
  * callgrind output `path` into *ic.  0, or -1 when it cannot be read. */
-static int parse_callgrind(const char *path, struct icell *ic)
+static int parse_callgrind(const char *path, const struct site *site,
+                           struct icell *ic)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -122,8 +125,10 @@ static int parse_callgrind(const char *path, struct icell *ic)
         if (have_calls) { /* the cost line of a call: positions, then Ir */
             have_calls = false;
             char *p = line;
-            for (int i = 0; i < npos; i++)
-                strtoull(p, &p, 0), p += strspn(p, " ");
+            for (int i = 0; i < npos; i++) { /* "12", "+3", "-2", "*" */
+                p += strcspn(p, " \n");
+                p += strspn(p, " ");
+            }
             if (caller_ok && callee >= 0) {
                 ic->calls[callee] += pending;
                 ic->ir[callee] += strtoull(p, NULL, 10);
@@ -133,9 +138,9 @@ static int parse_callgrind(const char *path, struct icell *ic)
             for (char *t = strtok(line + 10, " \n"); t; t = strtok(NULL, " \n"))
                 npos++;
         } else if (!strncmp(line, "fn=", 3)) {
-            caller_ok = in_list(callers, name_of(&fn, line + 3));
+            caller_ok = in_list(site->callers, name_of(&fn, line + 3));
         } else if (!strncmp(line, "cfn=", 4)) {
-            callee = kind_of_callee(name_of(&fn, line + 4));
+            callee = entry_kind(site, name_of(&fn, line + 4));
         } else if (!strncmp(line, "calls=", 6)) {
             pending = strtoull(line + 6, NULL, 10);
             have_calls = true;
@@ -150,31 +155,93 @@ static int parse_callgrind(const char *path, struct icell *ic)
     return 0;
 }
 
-/* Run argv under callgrind (LD_PRELOAD = preload, or none) and parse its
- * output into *ic.  0, or -1 with a note in ctx. */
-static int callgrind(struct bench_ctx *ctx, char *const argv[],
-                     const char *preload, struct icell *ic)
+/* One replay under callgrind: what it runs, where its output goes, which
+ * cell its counts fill. */
+struct job {
+    char *argv[8];
+    const char *preload;
+    const struct site *site;
+    struct icell *ic;
+    char cg[PATH_MAX + 64], log[PATH_MAX + 64];
+    pid_t pid;
+};
+
+/* Start job j: valgrind, its standard output into j->log. */
+static void job_start(const struct bench_ctx *ctx, struct job *j)
 {
-    char out[PATH_MAX + 64], opt_out[PATH_MAX + 96], buf[512];
-    snprintf(out, sizeof out, "%s/.callgrind.out", ctx->opt.out);
-    snprintf(opt_out, sizeof opt_out, "--callgrind-out-file=%s", out);
+    char opt_out[PATH_MAX + 96];
+    snprintf(opt_out, sizeof opt_out, "--callgrind-out-file=%s", j->cg);
     char *vg[16] = {(char *)ctx->opt.valgrind, "-q", "--tool=callgrind",
                     opt_out};
     int n = 4;
-    for (int i = 0; argv[i] && n < 15; i++)
-        vg[n++] = argv[i];
+    for (int i = 0; j->argv[i] && n < 15; i++)
+        vg[n++] = j->argv[i];
     vg[n] = NULL;
-    unlink(out);
-    int st = spawn(vg, preload, true, buf, sizeof buf, NULL);
-    memset(ic, 0, sizeof *ic);
-    int rc = st == 0 && strncmp(buf, "ok ", 3) == 0 ? parse_callgrind(out, ic)
-                                                   : -1;
-    unlink(out);
-    if (rc != 0)
+    unlink(j->cg);
+    fflush(stdout);
+    j->pid = fork();
+    if (j->pid == 0) {
+        int out = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int null = open("/dev/null", O_WRONLY);
+        if (out < 0 || null < 0)
+            _exit(126);
+        dup2(out, 1);
+        dup2(null, 2);
+        if (j->preload)
+            setenv("LD_PRELOAD", j->preload, 1);
+        else
+            unsetenv("LD_PRELOAD");
+        execvp(vg[0], vg);
+        _exit(127);
+    }
+}
+
+/* Job j has exited with status st: parse its counts (its replay printed
+ * "ok ...") or note the failure. */
+static void job_done(struct bench_ctx *ctx, struct job *j, int st)
+{
+    char buf[256] = "";
+    FILE *f = fopen(j->log, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    memset(j->ic, 0, sizeof *j->ic);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strncmp(buf, "ok ", 3) &&
+          parse_callgrind(j->cg, j->site, j->ic) == 0))
         snprintf(ctx->icount_note, sizeof ctx->icount_note,
-                 "%s %s failed under callgrind (exit %d)", argv[0],
-                 argv[1] ? argv[1] : "", st);
-    return rc;
+                 "%s %s failed under callgrind", j->argv[0],
+                 j->argv[1] ? j->argv[1] : "");
+    unlink(j->cg);
+    unlink(j->log);
+}
+
+/* Run the jobs, as many at once as there are cores. */
+static void run_jobs(struct bench_ctx *ctx, struct job *jobs, size_t n)
+{
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t par = nc < 1 ? 1 : (size_t)nc, next = 0, running = 0;
+    while (next < n || running) {
+        while (next < n && running < par) {
+            job_start(ctx, &jobs[next]);
+            if (jobs[next].pid < 0)
+                job_done(ctx, &jobs[next], -1);
+            else
+                running++;
+            next++;
+        }
+        int st;
+        pid_t pid = wait(&st);
+        if (pid < 0)
+            break;
+        for (size_t i = 0; i < next; i++)
+            if (jobs[i].pid == pid) {
+                job_done(ctx, &jobs[i], st);
+                jobs[i].pid = 0;
+                running--;
+            }
+    }
 }
 
 /* Is valgrind's callgrind usable here?  Counts a trivial run. */
@@ -210,40 +277,50 @@ static const struct bstream *icount_stream(const struct bench_ctx *ctx,
     return tmp;
 }
 
-static void icount_workload(struct bench_ctx *ctx, int w)
+/* Queue the replays of workload w (stream file saved into sfile) into
+ * jobs[*n...]. */
+static void icount_workload(struct bench_ctx *ctx, int w, struct job *jobs,
+                            size_t *n, char *sfile, char *bytes)
 {
     struct bstream tmp = {0};
     const struct bstream *s = icount_stream(ctx, w, &tmp);
     if (!s)
         return;
     struct wres *wr = &ctx->res[w];
-    char stream[PATH_MAX + 64], bytes[32], exe[PATH_MAX + 32];
-    snprintf(stream, sizeof stream, "%s/.icount-%s.bin", ctx->opt.out,
-             s->name);
-    if (bstream_save(s, stream) != 0)
-        die("cannot write %s: %s", stream, strerror(errno));
+    if (bstream_save(s, sfile) != 0)
+        die("cannot write %s: %s", sfile, strerror(errno));
     /* an arena the heaps fit in with room: 4x the fixed arena */
-    snprintf(bytes, sizeof bytes, "%zu", 4 * fixed_arena(s, 25));
-    snprintf(exe, sizeof exe, "%s/catena-bench", ctx->exe_dir);
+    snprintf(bytes, 32, "%zu", 4 * fixed_arena(s, 25));
     wr->ic_allocs = s->allocs;
-    for (int k = 0; k < H_COUNT; k++) {
-        if ((k == H_MPGC || k == H_CATGC) && !s->gc_ok)
-            continue;
-        char *argv[] = {exe, "icount-arena", (char *)heap_name(k), stream,
-                        bytes, NULL};
-        callgrind(ctx, argv, NULL, &wr->ic[k]);
+    for (int a = 0; a < A_COUNT; a++) {
+        struct job *j = &jobs[*n];
+        if (bench_is_arena(a)) {
+            if ((a == A_MPGC || a == A_CATGC) && !s->gc_ok)
+                continue;
+            char **v = j->argv;
+            v[0] = (char *)ctx->exe_path;
+            v[1] = "icount-arena";
+            v[2] = (char *)heap_name(a);
+            v[3] = sfile;
+            v[4] = bytes;
+            j->site = &arena_site;
+        } else {
+            if (!ctx->driver_path[a][0] || ctx->opt.no_process)
+                continue;
+            j->argv[0] = ctx->driver_path[a];
+            j->argv[1] = sfile;
+            j->argv[2] = "-";
+            j->preload = a == A_PRELOAD ? ctx->opt.preload : NULL;
+            j->site = &process_site;
+        }
+        j->ic = &wr->ic[a];
+        snprintf(j->cg, sizeof j->cg, "%s/.callgrind-%s-%s.out",
+                 ctx->opt.out, s->name, bench_anames[a]);
+        snprintf(j->log, sizeof j->log, "%s/.callgrind-%s-%s.log",
+                 ctx->opt.out, s->name, bench_anames[a]);
+        (*n)++;
     }
-    for (int a = A_GLIBC; a < A_COUNT; a++) {
-        if (!ctx->driver_path[a][0])
-            continue;
-        char *argv[] = {ctx->driver_path[a], stream, "-", NULL};
-        callgrind(ctx, argv, a == A_PRELOAD ? ctx->opt.preload : NULL,
-                  &wr->ic[a]);
-    }
-    unlink(stream);
     bstream_free(&tmp);
-    progress(ctx, "  %-9s instructions counted (%zu allocator calls)",
-             s->name, s->allocs);
 }
 
 /* Documented in ctx.h. */
@@ -251,9 +328,27 @@ void run_icount(struct bench_ctx *ctx)
 {
     if (!have_callgrind(ctx))
         return;
-    progress(ctx, "instructions per allocator call (callgrind)");
+    double t0 = now_sec();
+    struct job *jobs = calloc(W_COUNT * A_COUNT, sizeof *jobs);
+    char(*sfile)[PATH_MAX + 64] = calloc(W_COUNT, sizeof *sfile);
+    char(*bytes)[32] = calloc(W_COUNT, sizeof *bytes);
+    if (!jobs || !sfile || !bytes)
+        die("out of memory");
+    size_t n = 0;
+    for (int w = 0; w < W_COUNT; w++) {
+        snprintf(sfile[w], sizeof sfile[w], "%s/.icount-%s.bin", ctx->opt.out,
+                 workload_name(w));
+        icount_workload(ctx, w, jobs, &n, sfile[w], bytes[w]);
+    }
+    progress(ctx, "instructions per allocator call: %zu replays under "
+                  "callgrind", n);
+    run_jobs(ctx, jobs, n);
     for (int w = 0; w < W_COUNT; w++)
-        icount_workload(ctx, w);
+        unlink(sfile[w]);
+    free(jobs);
+    free(sfile);
+    free(bytes);
+    progress(ctx, "  instructions counted (%.0f s)", now_sec() - t0);
 }
 
 /* The stream file `path` (written by bstream_save) into *s; dies on a bad

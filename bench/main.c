@@ -40,11 +40,25 @@ static void find_exe_dir(struct bench_ctx *ctx)
                          sizeof ctx->exe_dir - 1);
     if (n > 0) {
         ctx->exe_dir[n] = 0;
+        snprintf(ctx->exe_path, sizeof ctx->exe_path, "%s", ctx->exe_dir);
         char *sl = strrchr(ctx->exe_dir, '/');
         if (sl)
             *sl = 0;
-    } else
+    } else {
         snprintf(ctx->exe_dir, sizeof ctx->exe_dir, ".");
+        snprintf(ctx->exe_path, sizeof ctx->exe_path, "catena-bench");
+    }
+}
+
+/* Is workload w in the comma-separated list `only`? */
+static bool in_only(const char *only, int w)
+{
+    const char *name = workload_name(w);
+    size_t len = strlen(name);
+    for (const char *p = only; *p; p += strcspn(p, ","), p += *p == ',')
+        if (!strncmp(p, name, len) && (p[len] == ',' || !p[len]))
+            return true;
+    return false;
 }
 
 /* Workload w into ctx->res[w]; false when it is not part of this run. */
@@ -53,6 +67,8 @@ static bool make_workload(struct bench_ctx *ctx, int w)
     const struct bench_opts *o = &ctx->opt;
     struct wres *wr = &ctx->res[w];
     if (o->replay_only && w != W_REPLAY)
+        return false;
+    if (o->only && !in_only(o->only, w))
         return false;
     if (w == W_PYTHON && (o->quick || o->replay_only || o->trace))
         return false;

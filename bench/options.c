@@ -7,6 +7,7 @@
  *                [--drivers DIR] [--preload SO] [--no-process]
  *                [--no-real] [--workloads PATH]
  *                [--instructions | --no-instructions] [--valgrind PATH]
+ *                [--only WORKLOAD,...]
  *   catena-bench replay FILE [options]   only the trace FILE
  *   catena-bench record WORKLOAD FILE    write a workload as a trace
  *   catena-bench selftest                determinism + trace reader checks
@@ -34,6 +35,7 @@ void bench_usage(void)
             "                    [--no-real] [--workloads PATH]\n"
             "                    [--instructions | --no-instructions] "
             "[--valgrind PATH]\n"
+            "                    [--only WORKLOAD,...]\n"
             "       catena-bench replay FILE [options]\n"
             "       catena-bench record WORKLOAD FILE\n"
             "       catena-bench selftest\n"
@@ -91,6 +93,8 @@ static void valued(struct bench_opts *o, const char *a, const char *v)
         o->workloads = v;
     else if (!strcmp(a, "--valgrind"))
         o->valgrind = v;
+    else if (!strcmp(a, "--only"))
+        o->only = v;
     else if (!strcmp(a, "--reps"))
         o->reps = atoi(v);
     else if (!strcmp(a, "--seed"))
