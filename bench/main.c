@@ -118,8 +118,10 @@ static void measure(struct bench_ctx *ctx)
 static void summary(const struct bench_ctx *ctx)
 {
     const struct indef *ind = &ctx->ind;
-    table_md(ctx, stdout, false);
-    real_md(ctx, stdout, false);
+    if (!ctx->opt.only_instructions) {
+        table_md(ctx, stdout, false);
+        real_md(ctx, stdout, false);
+    }
     icount_md(ctx, stdout, false);
     if (ind->ran) {
         printf("\nindefinite run (interp, arena %.2fx peak live, %zu "
@@ -168,7 +170,8 @@ int main(int argc, char **argv)
     write_csvs(ctx);
     real_csv(ctx);
     icount_csv(ctx);
-    plots(ctx);
+    if (!ctx->opt.only_instructions)
+        plots(ctx);
     report(ctx);
     summary(ctx);
     for (int w = 0; w < W_COUNT; w++)
