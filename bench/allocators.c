@@ -7,8 +7,8 @@
 #include "ctx.h"
 
 const char *const bench_anames[A_COUNT] = {
-    "catena", "catena-contig", "mpheap", "mpheap-gc", "catena-gc", "glibc",
-    "jemalloc", "mimalloc", "catena-preload"};
+    "catena", "catena-contig", "mpheap",   "mpheap-gc",     "catena-gc",
+    "glibc",  "jemalloc",      "mimalloc", "catena-preload"};
 
 const char *const bench_adesc[A_COUNT] = {
     "catena, chained (this library)",
@@ -23,7 +23,8 @@ const char *const bench_adesc[A_COUNT] = {
     "catena, GC-only SIMULATED (no collector in this build): drops are "
     "freed in bulk only when an allocation fails, then retry",
 #endif
-    "glibc malloc (own process)", "jemalloc (own process)",
+    "glibc malloc (own process)",
+    "jemalloc (own process)",
     "mimalloc (own process)",
     "catena LD_PRELOAD shim (own process, glibc driver)"};
 
@@ -33,6 +34,12 @@ _Static_assert((int)A_CATENA == (int)H_CATENA &&
                    (int)A_MPGC == (int)H_MPGC && (int)A_CATGC == (int)H_CATGC,
                "an in-arena allocator's column is its heap kind");
 
-bool bench_is_arena(int a) { return a <= A_CATGC; }
+bool bench_is_arena(int a)
+{
+    return a <= A_CATGC;
+}
 
-bool bench_is_micro(int w) { return w >= W_MICRO1 && w <= W_MICROBIG; }
+bool bench_is_micro(int w)
+{
+    return w >= W_MICRO1 && w <= W_MICROBIG;
+}

@@ -127,8 +127,8 @@ void run_arena(struct bench_ctx *ctx, struct wres *wr)
         double t0 = now_sec();
         c->ran = true;
         c->min_arena = min_arena(k, s);
-        c->mult = c->min_arena ? (double)c->min_arena / (double)s->peak_live
-                               : 0;
+        c->mult =
+            c->min_arena ? (double)c->min_arena / (double)s->peak_live : 0;
         if (c->min_arena > maxmin)
             maxmin = c->min_arena;
         /* fixed arena: count failures, sample fragmentation */
@@ -136,8 +136,8 @@ void run_arena(struct bench_ctx *ctx, struct wres *wr)
         static struct frag_sample fs[NSAMP + 1];
         size_t nf;
         struct arena_result r;
-        arena_run(k, s, arena_mem(wr->fixed_arena), wr->fixed_arena,
-                  MAX_FAIL, &r, fs, NSAMP, &nf);
+        arena_run(k, s, arena_mem(wr->fixed_arena), wr->fixed_arena, MAX_FAIL,
+                  &r, fs, NSAMP, &nf);
         c->fix_failed = r.failed;
         c->fix_ops = r.ops_done;
         c->fix_ticks = r.ticks_done;
@@ -148,7 +148,8 @@ void run_arena(struct bench_ctx *ctx, struct wres *wr)
         c->spine_peak = r.spine_peak;
         c->collections = r.collections;
         write_frag_csv(ctx, s->name, k, fs, nf, s);
-        progress(ctx, "  %-9s %-14s min arena %.3fx peak live; at %.2fx: %zu "
+        progress(ctx,
+                 "  %-9s %-14s min arena %.3fx peak live; at %.2fx: %zu "
                  "failed allocs (%.1fs)",
                  s->name, heap_name(k), c->mult,
                  (double)wr->fixed_arena / (double)s->peak_live, r.failed,
@@ -169,7 +170,8 @@ void run_arena(struct bench_ctx *ctx, struct wres *wr)
         wr->c[k].sec = median(t, reps);
         wr->c[k].timed = true;
     }
-    progress(ctx, "  %-9s throughput (arena %.2fx peak live): catena %.0f ns/op, "
+    progress(ctx,
+             "  %-9s throughput (arena %.2fx peak live): catena %.0f ns/op, "
              "contig %.0f, mpheap %.0f",
              s->name, (double)tb / (double)s->peak_live,
              1e9 * wr->c[A_CATENA].sec / (double)s->allocs,

@@ -58,8 +58,9 @@ void write_csvs(const struct bench_ctx *ctx)
         if (!wr->ran)
             continue;
         const struct bstream *s = &wr->s;
-        fprintf(f, "%s,\"%s\",%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%.3f,%.3f,%zu,"
-                   "%016llx\n",
+        fprintf(f,
+                "%s,\"%s\",%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%.3f,%.3f,%zu,"
+                "%016llx\n",
                 s->name, s->title, s->nops, s->allocs, s->ticks, s->nslots,
                 s->peak_live, s->peak_objs, s->min_size, s->max_size,
                 robson(s), o1heap(s), wr->fixed_arena,
@@ -88,8 +89,7 @@ void write_csvs(const struct bench_ctx *ctx)
                         wr->fixed_arena, c->fix_failed, c->fix_ops);
             else
                 fprintf(f, ",,,,,%zu,%.4f,", c->rss_peak, c->rss_ratio);
-            fprintf(f, "%.6f,%.0f,%.1f,", c->sec, ops,
-                    ops ? 1e9 / ops : 0.0);
+            fprintf(f, "%.6f,%.0f,%.1f,", c->sec, ops, ops ? 1e9 / ops : 0.0);
             if (je > 0)
                 fprintf(f, "%.3f\n", ops / je);
             else
@@ -104,9 +104,10 @@ void write_csvs(const struct bench_ctx *ctx)
     for (int w = 0; w < W_COUNT; w++) {
         struct chainrow r;
         if (chain_row(&ctx->res[w], &r))
-            fprintf(f, "%s,%zu,%zu,%.5f,%.4f,%zu,%zu,%zu\n", ctx->res[w].s.name,
-                    r.c->allocs, r.c->chained, r.share, r.mean_ext,
-                    r.c->spine_peak, r.overhead, ctx->res[w].fixed_arena);
+            fprintf(f, "%s,%zu,%zu,%.5f,%.4f,%zu,%zu,%zu\n",
+                    ctx->res[w].s.name, r.c->allocs, r.c->chained, r.share,
+                    r.mean_ext, r.c->spine_peak, r.overhead,
+                    ctx->res[w].fixed_arena);
     }
     fclose(f);
     if (ctx->ind.ran) {
@@ -133,7 +134,9 @@ void write_csvs(const struct bench_ctx *ctx)
             if (a == A_MPGC || a == A_CATGC || !have_col(ctx, a))
                 continue;
             const struct cell *c = &wr->c[a];
-            double v = !c->ran ? NAN : bench_is_arena(a) ? c->mult : c->rss_ratio;
+            double v = !c->ran             ? NAN
+                       : bench_is_arena(a) ? c->mult
+                                           : c->rss_ratio;
             if (bench_is_arena(a) && c->ran && !c->min_arena)
                 v = NAN;
             if (isnan(v))
@@ -183,11 +186,12 @@ void real_csv(const struct bench_ctx *ctx)
                "frag_refill\n");
     for (int w = 0; w < RW_COUNT; w++)
         for (int a = 0; a < R_NA; a++) {
-            const struct rcell *c = &ctx->real.w[w].c[a], *je = &ctx->real.w[w].c[R_JEMALLOC];
+            const struct rcell *c = &ctx->real.w[w].c[a],
+                               *je = &ctx->real.w[w].c[R_JEMALLOC];
             if (!c->ok)
                 continue;
-            fprintf(f, "%s,%s,%.4f,%zu,%zu,", bench_rw[w].name, bench_rnames[a], c->sec,
-                    c->ops, c->rss_kib);
+            fprintf(f, "%s,%s,%.4f,%zu,%zu,", bench_rw[w].name,
+                    bench_rnames[a], c->sec, c->ops, c->rss_kib);
             if (je->ok && c->sec > 0 && je->rss_kib)
                 fprintf(f, "%.3f,%.3f,", je->sec / c->sec,
                         (double)c->rss_kib / (double)je->rss_kib);

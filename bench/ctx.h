@@ -36,8 +36,18 @@
 /* ---- allocators (columns; allocators.c) -------------------------------- */
 
 /* The in-arena heaps first, in arena.c's H_* order (A_x == H_x). */
-enum { A_CATENA, A_CONTIG, A_MPHEAP, A_MPGC, A_CATGC, A_GLIBC, A_JEMALLOC,
-       A_MIMALLOC, A_PRELOAD, A_COUNT };
+enum {
+    A_CATENA,
+    A_CONTIG,
+    A_MPHEAP,
+    A_MPGC,
+    A_CATGC,
+    A_GLIBC,
+    A_JEMALLOC,
+    A_MIMALLOC,
+    A_PRELOAD,
+    A_COUNT
+};
 extern const char *const bench_anames[A_COUNT];
 extern const char *const bench_adesc[A_COUNT];
 bool bench_is_arena(int a);
@@ -51,11 +61,11 @@ bool bench_is_micro(int w);
 
 struct bench_opts {
     bool quick, no_process, no_real, replay_only;
-    bool instructions;    /* count instructions per call (callgrind) */
+    bool instructions;      /* count instructions per call (callgrind) */
     bool only_instructions; /* --instructions: nothing else */
     const char *out, *trace, *gnuplot, *drivers, *preload, *workloads;
     const char *valgrind;
-    const char *only;     /* --only W,W...: these workloads alone */
+    const char *only; /* --only W,W...: these workloads alone */
     int reps;
     unsigned headroom, indef_headroom;
     struct wparams wp;
@@ -68,8 +78,8 @@ struct bench_opts {
 struct cell {
     bool ran;
     /* in-arena */
-    size_t min_arena;        /* 0: not found */
-    double mult;             /* min_arena / peak_live */
+    size_t min_arena; /* 0: not found */
+    double mult;      /* min_arena / peak_live */
     size_t fix_failed, fix_ops, fix_ticks;
     bool fix_ok;
     size_t chained, allocs, extents, spine_peak, collections;
@@ -78,7 +88,7 @@ struct cell {
     double rss_ratio;
     char version[64];
     /* both */
-    double sec;              /* median seconds of a replay */
+    double sec; /* median seconds of a replay */
     bool timed;
 };
 
@@ -109,8 +119,15 @@ struct indef {
 
 /* Whole programs under the process allocators (real.c). */
 enum { R_PRELOAD, R_GLIBC, R_JEMALLOC, R_MIMALLOC, R_NA };
-enum { RW_CHURN, RW_LARSON, RW_XMALLOC, RW_PYTHON, RW_SQLITE, RW_REDIS,
-       RW_COUNT };
+enum {
+    RW_CHURN,
+    RW_LARSON,
+    RW_XMALLOC,
+    RW_PYTHON,
+    RW_SQLITE,
+    RW_REDIS,
+    RW_COUNT
+};
 struct real_workload {
     const char *name, *mt, *py, *desc;
     double scale; /* catena-bench-mt SCALE at the default run */
@@ -145,15 +162,15 @@ struct bench_ctx {
     struct bench_opts opt;
     double t_start;
     char exe_dir[PATH_MAX];
-    char exe_path[PATH_MAX];   /* this program (icount.c runs it) */
+    char exe_path[PATH_MAX]; /* this program (icount.c runs it) */
     char driver_path[A_COUNT][PATH_MAX + 128]; /* "": not available */
     char preload_so[PATH_MAX + 64];
     struct wres res[W_COUNT];
-    char trace_note[2][768];   /* how the replay / python3 trace was made */
+    char trace_note[2][768]; /* how the replay / python3 trace was made */
     struct indef ind;
     struct real real;
     bool gnuplot_ok;
-    char icount_note[256];     /* why instructions were not counted */
+    char icount_note[256]; /* why instructions were not counted */
 };
 
 /* ---- helpers (output.c) ------------------------------------------------- */

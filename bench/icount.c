@@ -135,7 +135,8 @@ static int parse_callgrind(const char *path, const struct site *site,
             }
         } else if (!strncmp(line, "positions:", 10)) {
             npos = 0;
-            for (char *t = strtok(line + 10, " \n"); t; t = strtok(NULL, " \n"))
+            for (char *t = strtok(line + 10, " \n"); t;
+                 t = strtok(NULL, " \n"))
                 npos++;
         } else if (!strncmp(line, "fn=", 3)) {
             caller_ok = in_list(site->callers, name_of(&fn, line + 3));
@@ -262,8 +263,8 @@ static bool have_callgrind(struct bench_ctx *ctx)
 /* The stream whose instructions are counted for workload w: the run's own,
  * or (a synthetic workload at a larger scale) the same workload at
  * ICOUNT_SCALE, into *tmp.  NULL: none. */
-static const struct bstream *icount_stream(const struct bench_ctx *ctx,
-                                           int w, struct bstream *tmp)
+static const struct bstream *icount_stream(const struct bench_ctx *ctx, int w,
+                                           struct bstream *tmp)
 {
     const struct wres *wr = &ctx->res[w];
     if (!wr->ran)
@@ -314,8 +315,8 @@ static void icount_workload(struct bench_ctx *ctx, int w, struct job *jobs,
             j->site = &process_site;
         }
         j->ic = &wr->ic[a];
-        snprintf(j->cg, sizeof j->cg, "%s/.callgrind-%s-%s.out",
-                 ctx->opt.out, s->name, bench_anames[a]);
+        snprintf(j->cg, sizeof j->cg, "%s/.callgrind-%s-%s.out", ctx->opt.out,
+                 s->name, bench_anames[a]);
         snprintf(j->log, sizeof j->log, "%s/.callgrind-%s-%s.log",
                  ctx->opt.out, s->name, bench_anames[a]);
         (*n)++;
@@ -340,8 +341,10 @@ void run_icount(struct bench_ctx *ctx)
                  workload_name(w));
         icount_workload(ctx, w, jobs, &n, sfile[w], bytes[w]);
     }
-    progress(ctx, "instructions per allocator call: %zu replays under "
-                  "callgrind", n);
+    progress(ctx,
+             "instructions per allocator call: %zu replays under "
+             "callgrind",
+             n);
     run_jobs(ctx, jobs, n);
     for (int w = 0; w < W_COUNT; w++)
         unlink(sfile[w]);

@@ -36,8 +36,8 @@ static int record_main(struct bench_ctx *ctx, char **rest, int nrest)
 
 static void find_exe_dir(struct bench_ctx *ctx)
 {
-    ssize_t n = readlink("/proc/self/exe", ctx->exe_dir,
-                         sizeof ctx->exe_dir - 1);
+    ssize_t n =
+        readlink("/proc/self/exe", ctx->exe_dir, sizeof ctx->exe_dir - 1);
     if (n > 0) {
         ctx->exe_dir[n] = 0;
         snprintf(ctx->exe_path, sizeof ctx->exe_path, "%s", ctx->exe_dir);
@@ -98,9 +98,8 @@ static void measure(struct bench_ctx *ctx)
                  "workload %d/%d %s: %zu allocator calls, peak live %s, "
                  "sizes %zu-%zu B",
                  ++nw, o->replay_only ? 1 : W_COUNT - (o->quick || o->trace),
-                 wr->s.name, wr->s.allocs,
-                 human(wr->s.peak_live, b, sizeof b), wr->s.min_size,
-                 wr->s.max_size);
+                 wr->s.name, wr->s.allocs, human(wr->s.peak_live, b, sizeof b),
+                 wr->s.min_size, wr->s.max_size);
         if (o->only_instructions)
             continue;
         run_arena(ctx, wr);
@@ -128,8 +127,7 @@ static void summary(const struct bench_ctx *ctx)
                "iterations): ",
                (double)ind->arena / (double)ind->peak_live, ind->iters);
         for (int k = 0; k < H_COUNT; k++)
-            printf("%s%s %zu%s", k ? ", " : "", heap_name(k),
-                   ind->survived[k],
+            printf("%s%s %zu%s", k ? ", " : "", heap_name(k), ind->survived[k],
                    ind->survived[k] >= ind->iters ? " (never failed)" : "");
         printf("\n");
     }

@@ -117,9 +117,9 @@ const char *bench_options(struct bench_ctx *ctx, int argc, char **argv,
     defaults(o);
     *rest = argv + 2;
     *nrest = argc > 2 ? argc - 2 : 0;
-    if (argc > 1 && (!strcmp(argv[1], "selftest") ||
-                     !strcmp(argv[1], "record") ||
-                     !strcmp(argv[1], "icount-arena")))
+    if (argc > 1 &&
+        (!strcmp(argv[1], "selftest") || !strcmp(argv[1], "record") ||
+         !strcmp(argv[1], "icount-arena")))
         return argv[1];
     int i = 1;
     const char *cmd = "run";

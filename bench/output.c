@@ -95,8 +95,8 @@ bool file_ok(const char *path)
 }
 
 /* Documented in ctx.h. */
-int spawn(char *const argv[], const char *preload, bool quiet,
-                 char *out, size_t outlen, size_t *maxrss)
+int spawn(char *const argv[], const char *preload, bool quiet, char *out,
+          size_t outlen, size_t *maxrss)
 {
     int pfd[2];
     if (pipe(pfd) != 0)

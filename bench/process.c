@@ -14,9 +14,10 @@
 /* Documented in ctx.h. */
 void find_drivers(struct bench_ctx *ctx)
 {
-    static const char *bin[A_COUNT] = {
-        [A_GLIBC] = "catena-bench-glibc", [A_JEMALLOC] = "catena-bench-jemalloc",
-        [A_MIMALLOC] = "catena-bench-mimalloc", [A_PRELOAD] = "catena-bench-glibc"};
+    static const char *bin[A_COUNT] = {[A_GLIBC] = "catena-bench-glibc",
+                                       [A_JEMALLOC] = "catena-bench-jemalloc",
+                                       [A_MIMALLOC] = "catena-bench-mimalloc",
+                                       [A_PRELOAD] = "catena-bench-glibc"};
     const char *dir = ctx->opt.drivers ? ctx->opt.drivers : ctx->exe_dir;
     for (int a = A_GLIBC; a < A_COUNT; a++) {
         char p[PATH_MAX + 64];
@@ -51,8 +52,9 @@ void find_drivers(struct bench_ctx *ctx)
 }
 
 /* Run driver a on the stream file; parse its line.  0 on success. */
-static int run_driver(const struct bench_ctx *ctx, int a, const char *stream, const char *rsscsv,
-                      double *sec, size_t *peak, char *version)
+static int run_driver(const struct bench_ctx *ctx, int a, const char *stream,
+                      const char *rsscsv, double *sec, size_t *peak,
+                      char *version)
 {
     char *argv[] = {(char *)ctx->driver_path[a], (char *)stream,
                     (char *)rsscsv, NULL};
@@ -83,7 +85,8 @@ void run_process(struct bench_ctx *ctx, struct wres *wr)
 {
     const struct bstream *s = &wr->s;
     char stream[PATH_MAX + 64];
-    snprintf(stream, sizeof stream, "%s/.stream-%s.bin", ctx->opt.out, s->name);
+    snprintf(stream, sizeof stream, "%s/.stream-%s.bin", ctx->opt.out,
+             s->name);
     if (bstream_save(s, stream) != 0)
         die("cannot write %s: %s", stream, strerror(errno));
     for (int a = A_GLIBC; a < A_COUNT; a++) {
@@ -94,23 +97,25 @@ void run_process(struct bench_ctx *ctx, struct wres *wr)
         int ok = 0;
         for (int j = 0; j < ctx->opt.reps; j++) {
             char csv[PATH_MAX + 128];
-            snprintf(csv, sizeof csv, "%s/rss-%s-%s.csv", ctx->opt.out, s->name,
-                     bench_anames[a]);
+            snprintf(csv, sizeof csv, "%s/rss-%s-%s.csv", ctx->opt.out,
+                     s->name, bench_anames[a]);
             size_t peak = 0;
             if (run_driver(ctx, a, stream, j == 0 ? csv : "-", &t[ok], &peak,
                            c->version) == 0)
                 pk[ok++] = (double)peak;
         }
         if (!ok) {
-            progress(ctx, "  %-9s %-14s FAILED to run", s->name, bench_anames[a]);
+            progress(ctx, "  %-9s %-14s FAILED to run", s->name,
+                     bench_anames[a]);
             continue;
         }
         c->ran = c->timed = true;
         c->sec = median(t, ok);
         c->rss_peak = (size_t)median(pk, ok);
         c->rss_ratio = (double)c->rss_peak / (double)s->peak_live;
-        progress(ctx, "  %-9s %-14s peak RSS %.2fx peak live, %.0f ns/op", s->name,
-                 bench_anames[a], c->rss_ratio, 1e9 * c->sec / (double)s->allocs);
+        progress(ctx, "  %-9s %-14s peak RSS %.2fx peak live, %.0f ns/op",
+                 s->name, bench_anames[a], c->rss_ratio,
+                 1e9 * c->sec / (double)s->allocs);
     }
     unlink(stream);
 }

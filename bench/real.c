@@ -26,42 +26,52 @@ const struct real_workload bench_rw[RW_COUNT] = {
     {"st-churn", "churn", NULL,
      "one thread: 20 000 live objects replaced at random (mostly 16-256 B, "
      "1 in 64 of 1-64 KiB, 1 in 7 a realloc), every byte written "
-     "(bench/mt.c)", 4.0},
+     "(bench/mt.c)",
+     4.0},
     {"larson", "larson", NULL,
      "larson-style server simulation, our version (bench/mt.c): each "
      "thread replaces random objects of 16-1024 B in an array of 4000; 20 "
      "rounds, each on new threads that take over the previous round's "
-     "arrays, so frees are of objects other threads allocated", 15.0},
+     "arrays, so frees are of objects other threads allocated",
+     15.0},
     {"xmalloc", "xmalloc", NULL,
      "xmalloc-style producer/consumer, our version (bench/mt.c): producers "
      "malloc 16-512 B objects and pass them in batches of 256 through a "
      "bounded queue to consumers, which free them: every free is "
-     "cross-thread", 3.0},
+     "cross-thread",
+     3.0},
     {"python3", NULL, "python",
      "python3 with PYTHONMALLOC=malloc: 600 000 steps of dict/list/str "
-     "churn (bench/workloads.py), start-up included", 0},
+     "churn (bench/workloads.py), start-up included",
+     0},
     {"sqlite3", NULL, "sqlite",
      "sqlite3 :memory:: 400 000 rows inserted, indexed, a third deleted, "
-     "updates, a join (bench/workloads.py)", 0},
+     "updates, a join (bench/workloads.py)",
+     0},
     {"redis", NULL, "redis",
      "redis-server on 127.0.0.1: 300 000 keys of 200 B filled with "
      "redis-cli --pipe, 80 % deleted, refilled to the same count; peak RSS "
-     "of the server (bench/workloads.py)", 0},
+     "of the server (bench/workloads.py)",
+     0},
 };
 
 static void find_peer_sos(struct bench_ctx *ctx)
 {
-    static const char *dirs[] = {
-        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib/x86_64-linux-gnu"};
+    static const char *dirs[] = {"/usr/lib/x86_64-linux-gnu",
+                                 "/usr/lib/aarch64-linux-gnu",
+                                 "/usr/lib64",
+                                 "/usr/lib",
+                                 "/usr/local/lib",
+                                 "/lib/x86_64-linux-gnu"};
     static const char *names[R_NA][2] = {
         [R_JEMALLOC] = {"libjemalloc.so.2", "libjemalloc.so"},
         [R_MIMALLOC] = {"libmimalloc.so.2", "libmimalloc.so"}};
     if (ctx->opt.preload && ctx->driver_path[A_PRELOAD][0])
-        snprintf(ctx->real.so[R_PRELOAD], sizeof ctx->real.so[0], "%s", ctx->opt.preload);
+        snprintf(ctx->real.so[R_PRELOAD], sizeof ctx->real.so[0], "%s",
+                 ctx->opt.preload);
     for (int a = R_JEMALLOC; a <= R_MIMALLOC; a++)
-        for (size_t d = 0; d < sizeof dirs / sizeof dirs[0] && !ctx->real.so[a][0];
-             d++)
+        for (size_t d = 0;
+             d < sizeof dirs / sizeof dirs[0] && !ctx->real.so[a][0]; d++)
             for (int n = 0; n < 2 && !ctx->real.so[a][0]; n++) {
                 char p[PATH_MAX + 64];
                 snprintf(p, sizeof p, "%s/%s", dirs[d], names[a][n]);
@@ -77,11 +87,11 @@ static bool ralloc_ok(const struct bench_ctx *ctx, int a)
 
 /* Run argv with LD_PRELOAD for allocator a; its stdout into out.  The
  * exit status, and the child's peak RSS (KiB) in *maxrss. */
-static int run_prog(const struct bench_ctx *ctx, int a, char *const argv[], char *out, size_t outlen,
-                    size_t *maxrss)
+static int run_prog(const struct bench_ctx *ctx, int a, char *const argv[],
+                    char *out, size_t outlen, size_t *maxrss)
 {
-    return spawn(argv, a == R_GLIBC ? NULL : ctx->real.so[a], true, out, outlen,
-                 maxrss);
+    return spawn(argv, a == R_GLIBC ? NULL : ctx->real.so[a], true, out,
+                 outlen, maxrss);
 }
 
 static const char *kv(const char *line, const char *key, char *v, size_t n)
@@ -106,11 +116,13 @@ static void run_mt(struct bench_ctx *ctx, int w)
     char exe[PATH_MAX + 64], scale[32], thr[16];
     snprintf(exe, sizeof exe, "%s/catena-bench-mt", ctx->exe_dir);
     if (access(exe, X_OK) != 0) {
-        snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note, "bench/catena-bench-mt not "
+        snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note,
+                 "bench/catena-bench-mt not "
                  "built: skipped");
         return;
     }
-    snprintf(scale, sizeof scale, "%g", bench_rw[w].scale * (ctx->opt.quick ? 0.05 : 1));
+    snprintf(scale, sizeof scale, "%g",
+             bench_rw[w].scale * (ctx->opt.quick ? 0.05 : 1));
     snprintf(thr, sizeof thr, "%d", ctx->real.mt_threads);
     char *argv[] = {exe, (char *)bench_rw[w].mt, scale, thr, NULL};
     int reps = ctx->opt.reps;
@@ -161,17 +173,20 @@ void run_real(struct bench_ctx *ctx)
                  ctx->opt.quick ? "--quick" : "--no-real");
         for (int w = 0; w < RW_COUNT; w++)
             if (bench_rw[w].py)
-                snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note, "not run (%s)",
+                snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note,
+                         "not run (%s)",
                          ctx->opt.quick ? "--quick" : "--no-real");
         return;
     }
     char script[PATH_MAX + 64];
     snprintf(script, sizeof script, "%s",
              ctx->opt.workloads ? ctx->opt.workloads
-                           : CATENA_SRCDIR "/bench/workloads.py");
+                                : CATENA_SRCDIR "/bench/workloads.py");
     if (!file_ok(script)) {
-        snprintf(ctx->real.note, sizeof ctx->real.note, "%s not found: python3, "
-                 "sqlite3 and redis-server were not run.", script);
+        snprintf(ctx->real.note, sizeof ctx->real.note,
+                 "%s not found: python3, "
+                 "sqlite3 and redis-server were not run.",
+                 script);
         return;
     }
     char allocs[128] = "", peers[2][PATH_MAX + 80];
@@ -180,8 +195,10 @@ void run_real(struct bench_ctx *ctx)
             strcat(allocs, allocs[0] ? "," : "");
             strcat(allocs, rpy[a]);
         }
-    snprintf(peers[0], sizeof peers[0], "jemalloc=%s", ctx->real.so[R_JEMALLOC]);
-    snprintf(peers[1], sizeof peers[1], "mimalloc=%s", ctx->real.so[R_MIMALLOC]);
+    snprintf(peers[0], sizeof peers[0], "jemalloc=%s",
+             ctx->real.so[R_JEMALLOC]);
+    snprintf(peers[1], sizeof peers[1], "mimalloc=%s",
+             ctx->real.so[R_MIMALLOC]);
     for (int w = 0; w < RW_COUNT; w++) {
         if (!bench_rw[w].py)
             continue;
@@ -190,7 +207,8 @@ void run_real(struct bench_ctx *ctx)
         argv[n++] = "python3";
         argv[n++] = script;
         argv[n++] = "--shim";
-        argv[n++] = ctx->real.so[R_PRELOAD][0] ? ctx->real.so[R_PRELOAD] : "/nonexistent";
+        argv[n++] = ctx->real.so[R_PRELOAD][0] ? ctx->real.so[R_PRELOAD]
+                                               : "/nonexistent";
         argv[n++] = "--alloc";
         argv[n++] = allocs;
         argv[n++] = "--peer";
@@ -203,7 +221,8 @@ void run_real(struct bench_ctx *ctx)
         size_t rss;
         int rc = run_prog(ctx, R_GLIBC, argv, out, sizeof out, &rss);
         if (rc == 127) {
-            snprintf(ctx->real.note, sizeof ctx->real.note, "python3 not found: "
+            snprintf(ctx->real.note, sizeof ctx->real.note,
+                     "python3 not found: "
                      "python3, sqlite3 and redis-server were not run.");
             return;
         }
@@ -211,7 +230,8 @@ void run_real(struct bench_ctx *ctx)
             char l[1024], v[64];
             snprintf(l, sizeof l, " %s", line);
             if (kv(l, "skipped", v, sizeof v) && !strstr(l, " alloc=")) {
-                snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note, "skipped: %.64s", v);
+                snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note,
+                         "skipped: %.64s", v);
                 continue;
             }
             if (!kv(l, "alloc", v, sizeof v))
@@ -242,9 +262,12 @@ void run_real(struct bench_ctx *ctx)
             ctx->real.w[w].ran = true;
         }
         if (!ctx->real.w[w].ran && !ctx->real.w[w].note[0])
-            snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note, "failed (workloads.py "
-                     "exit %d)", rc);
-        progress(ctx, "  %-9s %s", bench_rw[w].name, ctx->real.w[w].ran ? "done" : ctx->real.w[w].note);
+            snprintf(ctx->real.w[w].note, sizeof ctx->real.w[w].note,
+                     "failed (workloads.py "
+                     "exit %d)",
+                     rc);
+        progress(ctx, "  %-9s %s", bench_rw[w].name,
+                 ctx->real.w[w].ran ? "done" : ctx->real.w[w].note);
     }
     if (!ctx->real.w[RW_REDIS].c[R_GLIBC].ok && ctx->real.w[RW_REDIS].ran)
         snprintf(ctx->real.note, sizeof ctx->real.note,

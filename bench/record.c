@@ -20,7 +20,8 @@ static const char py_script[] =
     "pat = re.compile(r'(\\w+)=(\\d+)')\n"
     "for i in range(int(sys.argv[1])):\n"
     "    req = json.dumps({'id': i, 'path': '/item/%d' % (i % 97),\n"
-    "                      'q': 'a=%d&b=%d' % (i, i * 7), 'body': 'x' * (i % 700)})\n"
+    "                      'q': 'a=%d&b=%d' % (i, i * 7), 'body': 'x' * (i % "
+    "700)})\n"
     "    r = json.loads(req)\n"
     "    params = dict(pat.findall(r['q']))\n"
     "    words = r['body'].split('x')[:20]\n"
@@ -50,8 +51,9 @@ static const char sql_script[] =
 /* Record `prog` under the shim into path: the script text goes to a file
  * in the output directory, given as argument (python3, with `arg`) or as
  * standard input (sqlite3).  0 or -1. */
-static int record_prog(const struct bench_ctx *ctx, const char *prog, const char *sname, const char *text,
-                       bool on_stdin, const char *arg, const char *path)
+static int record_prog(const struct bench_ctx *ctx, const char *prog,
+                       const char *sname, const char *text, bool on_stdin,
+                       const char *arg, const char *path)
 {
     if (!ctx->driver_path[A_PRELOAD][0] || !ctx->opt.preload)
         return -1;
@@ -105,8 +107,8 @@ bool load_trace(struct bench_ctx *ctx, int w, struct bstream *s)
         snprintf(path, sizeof path, "%s/python3.trace", ctx->opt.out);
         char arg[32];
         snprintf(arg, sizeof arg, "%d", iters);
-        if (record_prog(ctx, "python3", "python3-workload.py", py_script, false,
-                        arg, path) != 0 ||
+        if (record_prog(ctx, "python3", "python3-workload.py", py_script,
+                        false, arg, path) != 0 ||
             trace_load(path, s, err, sizeof err) != 0)
             return false;
         snprintf(note, nlen,
@@ -127,8 +129,8 @@ bool load_trace(struct bench_ctx *ctx, int w, struct bstream *s)
         s->title = "trace replay";
     } else {
         snprintf(path, sizeof path, "%s/sqlite3.trace", ctx->opt.out);
-        if (record_prog(ctx, "sqlite3", "sqlite3-workload.sql", sql_script, true,
-                        ":memory:", path) == 0 &&
+        if (record_prog(ctx, "sqlite3", "sqlite3-workload.sql", sql_script,
+                        true, ":memory:", path) == 0 &&
             trace_load(path, s, err, sizeof err) == 0) {
             snprintf(note, nlen,
                      "`sqlite3 :memory: < sqlite3-workload.sql` (create a "

@@ -75,7 +75,8 @@ int selftest(void)
         {"truncated record", "CATRACE1\x01\0\0\0\0\0\0\0\x01\0\0\0", 20},
         {"unknown op",
          "CATRACE1\x01\0\0\0\0\0\0\0"
-         "\x09\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+         "\x09\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\x10\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+         "\0",
          48},
         {"no allocations", "CATRACE1\x01\0\0\0\0\0\0\0", 16},
     };
@@ -90,8 +91,8 @@ int selftest(void)
         struct bstream t;
         char err[512] = "";
         int rc = trace_load(path, &t, err, sizeof err);
-        printf("%s corrupt trace (%s): %s\n", rc != 0 && err[0] ? "ok  " : "FAIL",
-               bad[i].what, err);
+        printf("%s corrupt trace (%s): %s\n",
+               rc != 0 && err[0] ? "ok  " : "FAIL", bad[i].what, err);
         fails += !(rc != 0 && err[0]);
         unlink(path);
     }
