@@ -163,7 +163,7 @@ bool load_trace(struct bench_ctx *ctx, int w, struct bstream *s)
         s->name = "replay";
     }
     s->desc = "Replay of an allocation trace in the format of "
-              "preload/trace.h (object ids mapped to slots; failed "
+              "include/catena_trace.h (object ids mapped to slots; failed "
               "allocations skipped; frees of memory allocated before the "
               "recording ignored).";
     return true;
