@@ -221,7 +221,11 @@ void run_real(struct bench_ctx *ctx);
 /* record.c: workload W_REPLAY or W_PYTHON into *s; false: skipped. */
 bool load_trace(struct bench_ctx *ctx, int w, struct bstream *s);
 
-/* icount.c */
+/* icount.c: synthetic workloads are counted at this scale at most, traces
+ * up to this many operations (counts are deterministic: a smaller stream
+ * serves). */
+#define ICOUNT_SCALE 0.1
+#define ICOUNT_MAX_OPS 100000
 void run_icount(struct bench_ctx *ctx);
 int icount_arena_main(int argc, char **argv);
 

@@ -16,8 +16,9 @@
  * instructions are not counted: they are the kernel's) is in.
  *
  * Counts are deterministic, so a smaller stream serves: synthetic
- * workloads are generated at scale ICOUNT_SCALE at most; the traces are
- * replayed whole.
+ * workloads are generated at scale ICOUNT_SCALE at most; of a trace, its
+ * first ICOUNT_MAX_OPS operations are replayed (the first-fit heap spends
+ * ~10^5 instructions per call on the long traces).
  */
 #define _GNU_SOURCE
 #include "ctx.h"
@@ -30,8 +31,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define ICOUNT_SCALE 0.1
 
 /* Where the replay loop calls the allocator: its functions, and the
  * allocator's entry points of each kind of call (IC_*).  In-arena heaps
@@ -260,16 +259,44 @@ static bool have_callgrind(struct bench_ctx *ctx)
     return true;
 }
 
-/* The stream whose instructions are counted for workload w: the run's own,
- * or (a synthetic workload at a larger scale) the same workload at
- * ICOUNT_SCALE, into *tmp.  NULL: none. */
+/* The first n operations of s into *t (a stream of its own: hash and
+ * allocator calls of the prefix). */
+static void stream_prefix(const struct bstream *s, size_t n, struct bstream *t)
+{
+    memset(t, 0, sizeof *t);
+    t->name = s->name;
+    t->title = s->title;
+    t->desc = s->desc;
+    t->ops = malloc(n * sizeof *t->ops);
+    if (!t->ops)
+        die("out of memory");
+    memcpy(t->ops, s->ops, n * sizeof *t->ops);
+    t->nops = t->cap = n;
+    t->nslots = s->nslots;
+    t->touch = s->touch;
+    t->gc_ok = s->gc_ok;
+    for (size_t i = 0; i < n; i++)
+        t->allocs += t->ops[i].kind != BOP_TICK;
+    t->hash = fnv1a(1469598103934665603ULL, t->ops, n * sizeof *t->ops);
+}
+
+/* The stream whose instructions are counted for workload w: a synthetic
+ * workload at ICOUNT_SCALE at most, a trace's first ICOUNT_MAX_OPS
+ * operations; the run's own stream when it is no larger, else a new one
+ * in *tmp.  NULL: none. */
 static const struct bstream *icount_stream(const struct bench_ctx *ctx, int w,
                                            struct bstream *tmp)
 {
     const struct wres *wr = &ctx->res[w];
     if (!wr->ran)
         return NULL;
-    if (w >= W_REPLAY || ctx->opt.wp.scale <= ICOUNT_SCALE)
+    if (w >= W_REPLAY) {
+        if (wr->s.nops <= ICOUNT_MAX_OPS)
+            return &wr->s;
+        stream_prefix(&wr->s, ICOUNT_MAX_OPS, tmp);
+        return tmp;
+    }
+    if (ctx->opt.wp.scale <= ICOUNT_SCALE)
         return &wr->s;
     struct wparams p = ctx->opt.wp;
     p.scale = ICOUNT_SCALE;

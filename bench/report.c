@@ -567,13 +567,16 @@ void icount_md(const struct bench_ctx *ctx, FILE *f, bool md)
                 "valgrind's callgrind; only the replay's calls into the "
                 "allocator count, with everything the allocator does inside "
                 "them (writing the new bytes is left out).  Synthetic "
-                "workloads at scale %.2g at most (counts do not depend on "
-                "the machine, so a smaller stream serves).  First table: "
+                "workloads at scale %.2g at most, traces up to %d "
+                "operations (counts do not depend on the machine, so a "
+                "smaller stream serves).  First table: "
                 "alloc / free (/ realloc, where the workload has reallocs); "
                 "second: all calls, and in parentheses the ratio to "
                 "jemalloc's.  Method: doc/bench.md.%s%s\n",
-                ctx->opt.wp.scale < 0.1 ? ctx->opt.wp.scale : 0.1,
-                ctx->icount_note[0] ? "  Note: " : "", ctx->icount_note);
+                ctx->opt.wp.scale < ICOUNT_SCALE ? ctx->opt.wp.scale
+                                                 : ICOUNT_SCALE,
+                ICOUNT_MAX_OPS, ctx->icount_note[0] ? "  Note: " : "",
+                ctx->icount_note);
     for (int tab = 0; tab < 2; tab++) {
         if (md)
             fprintf(f, "\n| workload");
