@@ -55,9 +55,13 @@ static void machine(const struct bench_ctx *ctx, FILE *f)
 #endif
     fprintf(f, "| catena | %s, block %zu B, %d-bit indexes |\n",
             PACKAGE_VERSION, catena_block_size(), CATENA_INDEX_BITS);
-    fprintf(f, "| build | configure %s; CFLAGS `%s`; library `%s` |\n",
+    /* the library's extra flags: debug checks, sanitizers (or none) */
+    const char *lib = BENCH_LIB_FLAGS;
+    lib += strspn(lib, " ");
+    fprintf(f, "| build | configure %s; CFLAGS `%s`; library: %s%s%s |\n",
             BENCH_CONFIGURE[0] ? BENCH_CONFIGURE : "(no arguments)",
-            BENCH_CFLAGS, BENCH_LIB_FLAGS);
+            BENCH_CFLAGS, *lib ? "`" : "no debug checks, no sanitizers", lib,
+            *lib ? "`" : "");
     fprintf(f,
             "| run | %s, seed %llu, scale %.2f, %d repetition(s) (median), "
             "headroom %u %% |\n",
