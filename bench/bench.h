@@ -99,7 +99,7 @@ void bs_realloc(struct bstream *s, uint32_t slot, size_t size);
 void bs_tick(struct bstream *s);
 void bs_finish(struct bstream *s);
 
-/* ---- traces (preload/trace.h format) ---------------------------------- */
+/* ---- traces (include/catena_trace.h format) ------------------------- */
 
 /* Read a trace into a stream.  Returns 0, or -1 with a message in err. */
 int trace_load(const char *path, struct bstream *s, char *err, size_t errlen);

@@ -104,8 +104,9 @@ static const char *version(void)
     return v;
 }
 
-/* Does jemalloc serve plain malloc in this process? */
-static int check_served(void)
+/* Does jemalloc serve plain malloc in this process?  Not inlined: its
+ * calls are not the replay's (icount.c counts the calls main makes). */
+__attribute__((noinline)) static int check_served(void)
 {
 #if defined(DRIVER_JEMALLOC)
     uint64_t a = 0, b = 0;

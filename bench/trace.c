@@ -1,6 +1,6 @@
 /*
  * trace.c - read and write allocation traces in the format of
- * preload/trace.h (written by libcatena-preload.so with CATENA_TRACE).
+ * include/catena_trace.h (written by libcatena-preload.so with CATENA_TRACE).
  *
  * A trace becomes an operation stream: each object id is mapped to a slot
  * while it lives.  Failed allocations (id 0) are skipped; a free or realloc
@@ -9,7 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "bench.h"
-#include "trace.h"
+#include "catena_trace.h"
 
 #include <errno.h>
 #include <stdio.h>

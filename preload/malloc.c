@@ -7,7 +7,7 @@
  * up from mmap alone.  Nothing here calls malloc, stdio or dlsym.
  */
 #include "shim.h"
-#include "trace.h"
+#include "catena_trace.h"
 
 #include <errno.h>
 #include <fcntl.h>

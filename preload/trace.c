@@ -27,7 +27,7 @@
  * (the file is the parent's) and unmaps the chunk.
  */
 #include "shim.h"
-#include "trace.h"
+#include "catena_trace.h"
 
 #include <errno.h>
 #include <fcntl.h>

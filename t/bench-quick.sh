@@ -1,6 +1,7 @@
 #!/bin/sh
 # t/bench-quick.sh - `catena-bench --quick` runs and writes every output
-# file (CI checks the pipeline, never the timings).
+# file (CI checks the pipeline, never the timings).  Instruction counts:
+# t/bench-icount.sh.
 set -u
 # Under a user-mode emulator (a cross build's CATENA_TEST_EXEC) the bench
 # cannot spawn its process drivers: the emulator does not follow execve.
@@ -11,7 +12,8 @@ if [ -n "${CATENA_TEST_EXEC:-}" ]; then
 fi
 out=${TMPDIR:-/tmp}/catena-bench-quick.$$
 trap 'rm -rf "$out"' EXIT
-./bench/catena-bench --quick --out "$out" --gnuplot "${GNUPLOT:-gnuplot}" \
+./bench/catena-bench --quick --no-instructions --out "$out" \
+    --gnuplot "${GNUPLOT:-gnuplot}" \
     > t/bench-quick.log 2>&1 || { cat t/bench-quick.log; echo "FAIL: catena-bench --quick"; exit 1; }
 fail=0
 for f in report.md summary.csv workloads.csv catena.csv indefinite.csv \

@@ -1,11 +1,13 @@
 #!/bin/sh
 # build-selftest.sh [OUTDIR] - build t/cortex-m/selftest.c for every core in
-# boards.txt, run it under QEMU through qemu-run and check that PASS, FAIL
+# port/cortex-m/boards.txt, run it under QEMU through the port's qemu-run
+# (with the port's start-up code and linker scripts) and check that PASS, FAIL
 # and a CPU fault each come back as the exit status automake expects.
 # Exit 0 only if every core behaves.  CC defaults to arm-none-eabi-gcc.
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+port=$top/port/cortex-m
 out=${1:-${TMPDIR:-/tmp}/catena-cortex-m-selftest}
 cc=${CC:-arm-none-eabi-gcc}
 size=${SIZE:-arm-none-eabi-size}
@@ -14,7 +16,7 @@ mkdir -p "$out" || exit 99
 # -ffunction-sections + --gc-sections: tests then carry only what they use.
 cflags="-std=c99 -Os -g -Wall -Wextra -DUNIT_BARE -I$top/t \
  -ffunction-sections -fdata-sections"
-ldflags="--specs=nano.specs --specs=rdimon.specs -L$here -Wl,--gc-sections"
+ldflags="--specs=nano.specs --specs=rdimon.specs -L$port -Wl,--gc-sections"
 
 now() { date +%s.%N 2>/dev/null || date +%s; }
 
@@ -32,12 +34,12 @@ while read -r core board script flags; do
         elf=$out/selftest-$core-$v.elf
         d=; [ "$def" = - ] || d=-D$def
         # shellcheck disable=SC2086  # flags are word lists on purpose
-        if ! $cc $flags $cflags $d $ldflags -T "$here/$script" \
-                -o "$elf" "$here/selftest.c" "$here/startup.c"; then
+        if ! $cc $flags $cflags $d $ldflags -T "$port/$script" \
+                -o "$elf" "$here/selftest.c" "$port/startup.c"; then
             line="$line $v: BUILD ERROR;"; ok=0; continue
         fi
         t0=$(now)
-        CATENA_QEMU_BOARD=$board "$here/qemu-run" "$elf" </dev/null \
+        CATENA_QEMU_BOARD=$board "$port/qemu-run" "$elf" </dev/null \
             >"$out/selftest-$core-$v.log" 2>&1
         got=$?
         t1=$(now)
@@ -53,7 +55,7 @@ VARIANTS
     if [ $ok = 1 ]; then verdict=PASS; else verdict=FAIL; fi
     echo "$verdict: $line .text $text B"
     [ $ok = 1 ] || status=1
-done <"$here/boards.txt"
+done <"$port/boards.txt"
 
 if [ $status != 0 ]; then
     echo "selftest: some cores FAILED; logs in $out" >&2

@@ -1,6 +1,6 @@
 #!/bin/sh
 # check-cores.sh SRCDIR OUTDIR - `make check-cortex-m`: for every core in
-# boards.txt, configure a cross build (--host=arm-none-eabi with that core's
+# port/cortex-m/boards.txt, configure a cross build (--host=arm-none-eabi with that core's
 # flags and QEMU board) in OUTDIR/<core>, build it and run its `make check`
 # under QEMU; then print one summary line per core.  Exit 0 only if every
 # core passed.  An existing build directory is reused (make reconfigures it
@@ -85,7 +85,7 @@ while read -r core board script flags; do
     echo "$line"
     summary="$summary$line
 "
-done <"$srcdir/t/cortex-m/boards.txt"
+done <"$srcdir/port/cortex-m/boards.txt"
 
 echo
 echo "==== check-cortex-m summary (logs: $out/<core>.log, <core>/test-suite.log)"

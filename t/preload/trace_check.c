@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace.h"
+#include "catena_trace.h"
 
 /* Live ids: an open-addressing set (ids are dense, so hash by value). */
 static unsigned long long *set;

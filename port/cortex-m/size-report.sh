@@ -123,7 +123,7 @@ while read -r core board script flags; do
         # unaligned accesses are checked at run time (test_unaligned)
         ;;
     esac
-done <"$srcdir/t/cortex-m/boards.txt"
+done <"$srcdir/port/cortex-m/boards.txt"
 
 {
     cat "$table"

@@ -1,6 +1,9 @@
 /*
- * trace.h - the allocation trace format written by libcatena-preload.so
- * (CATENA_TRACE=path) and replayed by catena-bench (`catena-bench replay`).
+ * catena_trace.h - the allocation trace format written by
+ * libcatena-preload.so (CATENA_TRACE=path, preload/trace.c) and replayed by
+ * catena-bench (`catena-bench replay`, bench/trace.c).  Shared by both
+ * parts, so it lives beside the public header; it is not installed (it is
+ * a file format, not API).
  *
  * A file is a 16-byte header followed by fixed 32-byte records, all
  * little-endian:
