@@ -5,9 +5,11 @@
 #                      _build/bench, run the benchmark
 #   ./build.sh test    install what is missing, build and run every test:
 #                      make check (Check unit, model and guarantee tests at
-#                      each block size), valgrind, ASan+UBSan, a 32-bit
-#                      build, the Cortex-M cores under QEMU and make
-#                      distcheck
+#                      each block size, the shim under real programs),
+#                      valgrind, ASan+UBSan, a 32-bit build (natively or
+#                      under qemu-i386, as the kernel allows), the libFuzzer
+#                      harnesses (60 s each), the Cortex-M cores under QEMU
+#                      and make distcheck
 #   ./build.sh deps    only install the Debian packages
 #
 # Missing packages are installed with apt-get when run as root; otherwise
@@ -131,6 +133,8 @@ test)
         exit 1
         ;;
     esac
+    step "libFuzzer: each harness for 60 s from its corpus (make fuzz)"
+    make -s -C _build/default fuzz FUZZ_TIME=60
     step "Cortex-M0/M3/M4F/M33 under QEMU: make check-cortex-m"
     make -s -C _build/default check-cortex-m
     step "make distcheck"
@@ -138,7 +142,7 @@ test)
     step "all tests passed"
     ;;
 *)
-    sed -n '2,15s/^# \{0,1\}//p' "$0"
+    sed -n '2,17s/^# \{0,1\}//p' "$0"
     exit 2
     ;;
 esac
