@@ -33,7 +33,7 @@ fi
 mkdir -p "$out" || exit 1
 lib=$srcdir/lib
 
-core_src="heap index alloc spine access check"
+core_src="table index spine heap check alloc access"
 # the collector: lib/gc.c (gc_ffi.c is hosted-only) and the register hook
 gc_src=
 have_gc=no
