@@ -42,6 +42,18 @@ void ln_str(struct shim_line *l, const char *s)
         l->buf[l->n++] = *s++;
 }
 
+/* Sizes in warnings (shim_opts_cap_large): any rendering will do here. */
+void ln_kib(struct shim_line *l, uint64_t bytes)
+{
+    char d[24];
+    size_t n = 0;
+    do
+        d[n++] = (char)('0' + bytes % 10);
+    while ((bytes /= 10) && n < sizeof d);
+    while (n && l->n < sizeof l->buf - 1)
+        l->buf[l->n++] = d[--n];
+}
+
 void ln_put(struct shim_line *l, int fd)
 {
     CHECK(fd == 2);
