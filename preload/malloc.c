@@ -24,17 +24,6 @@
 static atomic_int state; /* 0 new, 2 ready, 3 failed */
 static shim_lock_t init_lock;
 static atomic_ulong ops;
-static __thread uint32_t my_tid __attribute__((tls_model("initial-exec")));
-static atomic_uint tids;
-
-uint32_t shim_tid(void)
-{
-    uint32_t t = my_tid;
-    if (__builtin_expect(!t, 0))
-        t = my_tid = atomic_fetch_add(&tids, 1) + 1;
-    return t - 1;
-}
-
 static bool init_slow(void)
 {
     shim_lock(&init_lock);

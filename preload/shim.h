@@ -1,15 +1,29 @@
 /*
  * shim.h - internals shared by the files of libcatena-preload.so.
  *
- * Layers, one file each:
- *   options.c  the option table and its parsing from the environment
- *   util.c     locks, formatting without malloc, diagnostics, address map
- *   small.c    objects below the large threshold: catena heaps (chaining
- *              off) over mmap'd arenas, one group of arenas per slot
- *   large.c    objects at or above it: private anonymous pages in one
- *              contiguous virtual range, moved (never copied) by realloc
- *   trace.c    CATENA_TRACE recording (format: trace.h)
- *   malloc.c   the exported malloc family, init, fork, exit report
+ * Layers, one file each, lowest first; a file calls (and reads the
+ * globals of) only files above it in this list, never one below
+ * (t/preload/layers.sh checks it on the objects with nm):
+ *   util.c      locks, thread numbers, output without malloc, pages from
+ *               the kernel, the address map
+ *   options.c   the option table and its parsing from the environment
+ *   diag.c      one-line diagnoses (bad call, corruption, fatal)
+ *   geometry.c  small objects: arena and block size, the arena bitmap,
+ *               the settings small_init fixes (arena.h: the records and
+ *               inline lookups the small-object files share)
+ *   trim.c      CATENA_TRIM: free pages of an arena back to the kernel
+ *   arena.c     the arenas: catena heaps (chaining off) over mmap'd
+ *               arenas in NSLOTS slots, the locked path, bad-free naming,
+ *               aligned aliases, in-place realloc, totals
+ *   tcache.c    per-thread caches: refill, flush, registry, fork, walk
+ *               (tcache.h: the inline hit path)
+ *   small.c     the small-object front: malloc/free through the cache or
+ *               the arenas, memalign, CATENA_CHECK of arenas and caches
+ *   large.c     objects at or above the threshold: private anonymous
+ *               pages in one contiguous virtual range, moved (never
+ *               copied) by realloc
+ *   trace.c     CATENA_TRACE recording (format: catena_trace.h)
+ *   malloc.c    the exported malloc family, init, fork, exit report
  *
  * Lock order (fork's prepare handler takes them all in this order):
  *   tcache registry -> trace -> slot 0..NSLOTS-1 -> large -> arena
@@ -49,7 +63,7 @@ SHIM_HIDDEN void shim_opts_help(int fd);
 /* Cap CATENA_LARGE at max (small.c's limit), saying so. */
 SHIM_HIDDEN void shim_opts_cap_large(size_t max);
 
-/* ---- util.c ----------------------------------------------------------- */
+/* ---- util.c (shim_fault, shim_corrupt, shim_die: diag.c) ------------- */
 /* A test-and-test-and-set lock: critical sections are a few hundred
  * instructions, and it needs no initialisation, so it works before any
  * constructor and can simply be reset in a forked child. */
@@ -88,6 +102,8 @@ SHIM_HIDDEN _Noreturn void shim_corrupt(const char *fn, const char *when,
                                         const char *what, const void *p);
 /* A per-process secret (the kernel's AT_RANDOM bytes). */
 SHIM_HIDDEN uintptr_t shim_secret(void);
+/* The calling thread's number: 0, 1, ... in order of first call. */
+SHIM_HIDDEN uint32_t shim_tid(void);
 
 /* Pages straight from the kernel: the shim's only source of memory. */
 SHIM_HIDDEN void *shim_map(size_t bytes);
@@ -116,7 +132,7 @@ SHIM_HIDDEN bool amap_put(struct shim_amap *m, uintptr_t k, uint64_t a,
 SHIM_HIDDEN bool amap_del(struct shim_amap *m, uintptr_t k, uint64_t *a,
                           uint64_t *b);
 
-/* ---- small.c ---------------------------------------------------------- */
+/* ---- small objects (small.c, arena.c, tcache.c, geometry.c) ---------- */
 SHIM_HIDDEN bool small_init(void);
 SHIM_HIDDEN void *small_alloc(size_t n, unsigned flags);
 /* Is p inside the small-object reservation (any arena)? */
@@ -191,7 +207,6 @@ SHIM_HIDDEN void trace_flush(bool final);
 SHIM_HIDDEN void trace_child_fork(void);
 
 /* ---- malloc.c --------------------------------------------------------- */
-SHIM_HIDDEN uint32_t shim_tid(void);
 extern atomic_size_t shim_enomem_count SHIM_HIDDEN;
 
 #endif

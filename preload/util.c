@@ -1,6 +1,7 @@
 /*
- * util.c - the shim's plumbing: locks, output without malloc, fault
- * reports, pages from the kernel, and an address map.
+ * util.c - the shim's plumbing: locks, thread numbers, output without
+ * malloc, pages from the kernel, and an address map.  The lowest layer:
+ * it calls only libc and the kernel.
  */
 #include "shim.h"
 
@@ -14,6 +15,17 @@
 #include <unistd.h>
 
 size_t shim_page SHIM_HIDDEN = 4096;
+
+static __thread uint32_t my_tid __attribute__((tls_model("initial-exec")));
+static atomic_uint tids;
+
+uint32_t shim_tid(void)
+{
+    uint32_t t = my_tid;
+    if (__builtin_expect(!t, 0))
+        t = my_tid = atomic_fetch_add(&tids, 1) + 1;
+    return t - 1;
+}
 
 void shim_lock(shim_lock_t *l)
 {
@@ -83,41 +95,6 @@ void ln_put(struct shim_line *l, int fd)
     l->n = 0;
 }
 
-void shim_fault(const char *fn, const char *what, const void *p)
-{
-    int saved = errno;
-    struct shim_line l = {.n = 0};
-    ln_str(&l, "catena: ");
-    ln_str(&l, fn);
-    ln_str(&l, "(): ");
-    ln_str(&l, what);
-    ln_str(&l, " ");
-    ln_hex(&l, (uintptr_t)p);
-    ln_str(&l, shim_opt.abort_on_error ? ", aborting"
-                                       : ", ignored (CATENA_ABORT_ON_ERROR=0)");
-    ln_put(&l, 2);
-    if (shim_opt.abort_on_error)
-        abort();
-    errno = saved;
-}
-
-void shim_corrupt(const char *fn, const char *when, const char *what,
-                  const void *p)
-{
-    struct shim_line l = {.n = 0};
-    ln_str(&l, "catena: ");
-    ln_str(&l, fn);
-    ln_str(&l, "(): heap corrupt (found by CATENA_CHECK ");
-    ln_str(&l, when);
-    ln_str(&l, " the call): ");
-    ln_str(&l, what);
-    ln_str(&l, " ");
-    ln_hex(&l, (uintptr_t)p);
-    ln_str(&l, ", aborting");
-    ln_put(&l, 2);
-    abort();
-}
-
 uintptr_t shim_secret(void)
 {
     /* the kernel's 16 random bytes for this process (no system call) */
@@ -127,15 +104,6 @@ uintptr_t shim_secret(void)
         for (size_t i = 0; i < sizeof v; i++)
             v ^= (uintptr_t)r[8 + i] << (8 * i);
     return v * (uintptr_t)0x9e3779b97f4a7c15u;
-}
-
-void shim_die(const char *what)
-{
-    struct shim_line l = {.n = 0};
-    ln_str(&l, "catena: fatal: ");
-    ln_str(&l, what);
-    ln_put(&l, 2);
-    abort();
 }
 
 /* ---- pages --------------------------------------------------------------- */

@@ -1,0 +1,298 @@
+/*
+ * tcache.c - the per-thread caches (CATENA_TCACHE), above arena.c (which
+ * never calls it): their slow paths, registry, fork handlers and walk.
+ *
+ * Per-thread caches (CATENA_TCACHE, on by default): a thread keeps freed
+ * objects of up to TC_CLASSES blocks in LIFO lists by size in blocks and
+ * hands them out again without a lock or a catena call; a list that grows
+ * past its bound gives half back to catena (under the owning slots'
+ * locks), an empty one is refilled with a few objects under one lock.
+ * Cached objects stay allocated in catena's view (their state bytes:
+ * arena.h).
+ *
+ * A cached object is linked through its first word, which a bug in the
+ * program (a write after free, an overflow of the object before it) may
+ * overwrite.  So links are stored masked with a per-process secret and
+ * the word's own address (tc_link), and every read (tc_next) checks that
+ * the link decodes to a block-aligned address in an arena whose state
+ * byte says "cached, this size" before anything follows it: an overwritten
+ * link is reported (one line, as a bad free) instead of crashing later.
+ * Caches are flushed at thread exit (a pthread key destructor); in a
+ * forked child, the caches of the threads that did not survive the fork
+ * are flushed (unless the fork caught one mid-update: then it is leaked).
+ */
+#include "tcache.h"
+
+#include <pthread.h>
+#include <string.h>
+
+__thread struct tcache *my_tc __attribute__((tls_model("initial-exec")));
+static atomic_uint slot_threads[NSLOTS];
+
+/* ---- per-thread caches ------------------------------------------------- */
+
+static pthread_key_t tc_key;
+static atomic_int tc_key_state; /* 0 none, 1 made, 2 cannot */
+static shim_lock_t tc_key_lock, reg_lock;
+static struct tcache *reg_first;
+
+const char tc_overwritten[] =
+    "freed object overwritten (use after free, or an overflow of the "
+    "object before it)";
+
+static void tc_del(struct tcache *tc) { shim_unmap(tc, sizeof *tc); }
+
+/* Give a detached list of cached objects back to catena, taking each
+ * owning slot's lock once per run of objects from the same slot. */
+void flush_list(void *list, const char *fn)
+{
+    struct slot *held = NULL;
+    while (list) {
+        void *p = list;
+        list = tc_next(p, 0, fn);
+        struct arena *a = arena_at(p);
+        struct slot *s = &slots[a->slot];
+        if (s != held) {
+            if (held)
+                shim_unlock(&held->lock);
+            shim_lock(&s->lock);
+            held = s;
+        }
+        give_back(s, a, p);
+    }
+    if (held)
+        shim_unlock(&held->lock);
+}
+
+/* Detach the newest objects of bin b (of k-block objects) until it holds
+ * `keep` (or its list ends early: a link was overwritten). */
+void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep,
+                     const char *fn)
+{
+    void *list = NULL;
+    while (b->n > keep && b->head) {
+        void *p = b->head;
+        b->head = tc_next(p, k, fn);
+        b->n = b->head ? b->n - 1 : 0;
+        tc_link(p, list);
+        list = p;
+    }
+    return list;
+}
+
+void tc_flush_all(struct tcache *tc, const char *fn)
+{
+    void *all = NULL;
+    tc_busy(tc);
+    for (unsigned i = 0; i < TC_CLASSES; i++) {
+        void *l = bin_cut(&tc->bin[i], i + 1, 0, fn);
+        while (l) { /* splice */
+            void *p = l;
+            l = tc_next(p, i + 1, fn);
+            tc_link(p, all);
+            all = p;
+        }
+    }
+    tc_idle(tc);
+    flush_list(all, fn);
+}
+
+static void reg_unlink(struct tcache *tc)
+{
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        reg_first = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+}
+
+static void tc_destroy(void *v)
+{
+    struct tcache *tc = v;
+    my_tc = TC_DEAD; /* later calls of this thread: the locked path */
+    if (!tc)
+        return;
+    tc_flush_all(tc, "free");
+    shim_lock(&reg_lock);
+    reg_unlink(tc);
+    shim_unlock(&reg_lock);
+    atomic_fetch_sub(&slot_threads[tc->slot], 1);
+    tc_del(tc);
+}
+
+/* The calling thread's cache, made on first use; NULL: none. */
+struct tcache *tc_get_slow(void)
+{
+    if (!tc_on)
+        return NULL;
+    my_tc = TC_DEAD; /* anything below that allocates: the locked path */
+    if (atomic_load(&tc_key_state) == 0) {
+        shim_lock(&tc_key_lock);
+        if (atomic_load(&tc_key_state) == 0)
+            atomic_store(&tc_key_state,
+                         pthread_key_create(&tc_key, tc_destroy) == 0 ? 1
+                                                                        : 2);
+        shim_unlock(&tc_key_lock);
+    }
+    if (atomic_load(&tc_key_state) != 1)
+        return NULL;
+    struct tcache *tc = shim_map(sizeof *tc);
+    if (!tc)
+        return NULL;
+    memset(tc, 0, sizeof *tc);
+    for (unsigned i = 0; i < TC_CLASSES; i++) {
+        size_t m = TC_BIN_BYTES / ((i + 1) * bsize);
+        tc->bin[i].max = m < TC_BIN_MIN ? TC_BIN_MIN
+                         : m > TC_BIN_MAX ? TC_BIN_MAX
+                                          : (uint32_t)m;
+    }
+    /* the least used slot: threads that come and go do not keep opening
+     * arenas in new slots */
+    unsigned best = 0, bn = UINT32_MAX;
+    for (unsigned i = 0; i < NSLOTS; i++) {
+        unsigned c = atomic_load_explicit(&slot_threads[i],
+                                          memory_order_relaxed);
+        if (c < bn)
+            bn = c, best = i;
+    }
+    atomic_fetch_add(&slot_threads[best], 1);
+    tc->slot = best;
+    if (pthread_setspecific(tc_key, tc) != 0) {
+        atomic_fetch_sub(&slot_threads[best], 1);
+        tc_del(tc);
+        return NULL;
+    }
+    shim_lock(&reg_lock);
+    tc->next = reg_first;
+    if (reg_first)
+        reg_first->prev = tc;
+    reg_first = tc;
+    shim_unlock(&reg_lock);
+    my_tc = tc;
+    return tc;
+}
+
+/* A miss: k-block objects from catena, one returned, up to TC_REFILL - 1
+ * more into the cache. */
+void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
+{
+    struct slot *s = &slots[tc->slot];
+    size_t n = (size_t)k << bshift;
+    void *extra[TC_REFILL];
+    unsigned ne = 0;
+    shim_lock(&s->lock);
+    void *p = alloc_in(s, n, flags);
+    if (p && block_aligned(p)) {
+        atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
+                              memory_order_relaxed);
+        struct tc_bin *b = &tc->bin[k - 1];
+        for (unsigned want = b->max / 2 < TC_REFILL - 1 ? b->max / 2
+                                                        : TC_REFILL - 1;
+             ne < want; ne++) {
+            void *q = alloc_in(s, n, 0);
+            if (!q)
+                break;
+            if (!block_aligned(q)) { /* not expected: never cache it */
+                struct arena *a = arena_of(q);
+                give_back(s, a, q);
+                break;
+            }
+            atomic_store_explicit(state_of(arena_at(q), q),
+                                  (unsigned char)(k | TC_FREE),
+                                  memory_order_relaxed);
+            extra[ne] = q;
+        }
+    }
+    shim_unlock(&s->lock);
+    if (ne) {
+        tc_busy(tc);
+        struct tc_bin *b = &tc->bin[k - 1];
+        while (ne) { /* lowest address on top */
+            void *q = extra[--ne];
+            tc_link(q, b->head);
+            b->head = q;
+            b->n++;
+        }
+        tc_idle(tc);
+    }
+    return p;
+}
+
+void tcache_flush_mine(void)
+{
+    struct tcache *tc = my_tc;
+    if (tc && tc != TC_DEAD)
+        tc_flush_all(tc, "free");
+}
+
+void tcache_prepare_fork(void)
+{
+    shim_lock(&reg_lock);
+}
+
+void tcache_parent_fork(void)
+{
+    shim_unlock(&reg_lock);
+}
+
+/* In the child (every lock reset, one thread): the other threads' caches
+ * go back to catena; a cache caught mid-update is leaked. */
+void tcache_child_fork(void)
+{
+    shim_lock_reset(&reg_lock);
+    shim_lock_reset(&tc_key_lock);
+    struct tcache *mine = my_tc, *next;
+    for (unsigned i = 0; i < NSLOTS; i++)
+        atomic_store(&slot_threads[i], 0);
+    for (struct tcache *tc = reg_first; tc; tc = next) {
+        next = tc->next;
+        if (tc == mine)
+            continue;
+        reg_unlink(tc);
+        if (!(atomic_load(&tc->busy) & 1)) {
+            tc_flush_all(tc, "fork");
+            tc_del(tc);
+        }
+    }
+    if (mine && mine != TC_DEAD)
+        atomic_store(&slot_threads[mine->slot], 1);
+}
+
+/* ---- validation (CATENA_CHECK) ------------------------------------------ */
+
+static bool bin_ok(const struct tc_bin *b, unsigned k, const void **at)
+{
+    const void *p = __atomic_load_n(&b->head, __ATOMIC_RELAXED);
+    uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!p || !tc_cached((uintptr_t)p, k))
+            return false; /* *at: the object linking here (or the bin) */
+        *at = p;
+        p = (const void *)(__atomic_load_n((const uintptr_t *)p,
+                                           __ATOMIC_RELAXED) ^
+                           tc_mask(p));
+    }
+    return p == NULL;
+}
+
+/* Every cached object of every thread: its state byte says "cached, this
+ * size" and its link leads on to the next; each list ends after n. */
+void tc_check(const char *fn, const char *when)
+{
+    shim_lock(&reg_lock);
+    for (struct tcache *tc = reg_first; tc; tc = tc->next)
+        for (unsigned i = 0; i < TC_CLASSES; i++) {
+            unsigned g = atomic_load_explicit(&tc->busy, memory_order_acquire);
+            const void *at = &tc->bin[i];
+            bool ok = (g & 1) || bin_ok(&tc->bin[i], i + 1, &at);
+            atomic_thread_fence(memory_order_acquire);
+            if (!ok && g == atomic_load_explicit(&tc->busy,
+                                                 memory_order_relaxed)) {
+                shim_unlock(&reg_lock);
+                shim_corrupt(fn, when, tc_overwritten, at);
+            }
+        }
+    shim_unlock(&reg_lock);
+}
+
