@@ -145,12 +145,17 @@ int main(int argc, char **argv)
     char **rest;
     int nrest;
     const char *cmd = bench_options(ctx, argc, argv, &rest, &nrest);
+    int rc = -1;
     if (!strcmp(cmd, "selftest"))
-        return selftest();
-    if (!strcmp(cmd, "record"))
-        return record_main(ctx, rest, nrest);
-    if (!strcmp(cmd, "icount-arena"))
-        return icount_arena_main(nrest, rest);
+        rc = selftest();
+    else if (!strcmp(cmd, "record"))
+        rc = record_main(ctx, rest, nrest);
+    else if (!strcmp(cmd, "icount-arena"))
+        rc = icount_arena_main(nrest, rest);
+    if (rc >= 0) {
+        free(ctx);
+        return rc;
+    }
     find_exe_dir(ctx);
     mkdirs(ctx->opt.out);
     find_drivers(ctx);

@@ -5,8 +5,13 @@
 # and reports them in icount.csv and report.md.  Skips without valgrind.
 set -u
 command -v valgrind > /dev/null 2>&1 || { echo "valgrind not installed: skip"; exit 77; }
+# valgrind cannot run a program built with AddressSanitizer
+if nm ./bench/catena-bench 2> /dev/null | grep -q __asan_init; then
+    echo "catena-bench is built with AddressSanitizer, which valgrind cannot run: skip"
+    exit 77
+fi
 out=${TMPDIR:-/tmp}/catena-bench-icount.$$
-log=t/bench-icount.log
+log=t/bench-icount.out
 trap 'rm -rf "$out"' EXIT
 ./bench/catena-bench --quick --instructions --only micro1,growth \
     --out "$out" > "$log" 2>&1 || { cat "$log"; echo "FAIL: catena-bench --instructions"; exit 1; }

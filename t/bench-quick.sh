@@ -14,7 +14,7 @@ out=${TMPDIR:-/tmp}/catena-bench-quick.$$
 trap 'rm -rf "$out"' EXIT
 ./bench/catena-bench --quick --no-instructions --out "$out" \
     --gnuplot "${GNUPLOT:-gnuplot}" \
-    > t/bench-quick.log 2>&1 || { cat t/bench-quick.log; echo "FAIL: catena-bench --quick"; exit 1; }
+    > t/bench-quick.out 2>&1 || { cat t/bench-quick.out; echo "FAIL: catena-bench --quick"; exit 1; }
 fail=0
 for f in report.md summary.csv workloads.csv catena.csv indefinite.csv \
          frag-interp-catena.csv frag-indefinite-mpheap-gc.csv; do
