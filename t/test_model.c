@@ -159,9 +159,12 @@ static void op_read(struct obj *o)
                         pat(o->seed, at++));
         break;
     }
-    case 2:
-        UNIT_EQ(catena_get(h, o->p, off), pat(o->seed, off));
+    case 2: {
+        uint8_t byte = 0;
+        UNIT_EQ(catena_read_byte(h, o->p, off, &byte), CATENA_OK);
+        UNIT_EQ(byte, pat(o->seed, off));
         break;
+    }
     default: {
         size_t avail;
         unsigned char *p = catena_ptr(h, o->p, off, &avail);

@@ -100,8 +100,9 @@ static unsigned long workload(unsigned long steps)
                     catena_read(h, slot[i], off, out + 3, m) ||
                     memcmp(in + 1, out + 3, m) != 0)
                     return 100000 + s;
-                if (catena_put(h, slot[i], off, 0xA5) ||
-                    catena_get(h, slot[i], off) != 0xA5)
+                uint8_t byte = 0;
+                if (catena_write_byte(h, slot[i], off, 0xA5) ||
+                    catena_read_byte(h, slot[i], off, &byte) || byte != 0xA5)
                     return 200000 + s;
                 struct catena_iovec iov[4];
                 if (catena_iov(h, slot[i], off, m, iov, 4) == 0)
