@@ -173,13 +173,12 @@ static void grown(catena_heap_t *h, size_t r, size_t d0, size_t d1)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-static void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
+static inline void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
 {
-    size_t s = _catena_run_fit(h, d);
+    size_t s = _catena_run_claim(h, d);
     if (s == CATENA_NIL)
         return NULL;
-    _catena_run_take(h, s, d);
-    FREE_TO_HEAD(h, s, _catena_head_state(flags));
+    FREE_TO_HEAD(h, s, flags ? _catena_head_state(flags) : ST_HEAD);
     note_alloc(h);
     return block_ptr(h, s);
 }
@@ -272,14 +271,11 @@ void *catena_alloc(catena_heap_t *h, size_t n)
         (h->gc.opts & CATENA_GC_ZERO) ||
         (h->gc.threshold && h->gc.since >= h->gc.threshold))
         return new_object(h, n, 0, false, "catena_alloc");
-    size_t s = _catena_run_fit(h, d);
-    if (s == CATENA_NIL)
+    void *p = alloc_contig(h, d, 0);
+    if (!p)
         return new_object(h, n, 0, false, "catena_alloc");
-    _catena_run_take(h, s, d);
-    FREE_TO_HEAD(h, s, ST_HEAD);
-    note_alloc(h);
     h->gc.since += d;
-    return block_ptr(h, s);
+    return p;
 }
 
 /* ---- free ---------------------------------------------------------------- */

@@ -62,6 +62,14 @@
 /* Debug code is always compiled (so it cannot rot) and folded away. */
 static const bool catena_debug = CATENA_DEBUG;
 
+/* For the few small helpers of the fast paths that the compiler would
+ * otherwise keep out of line: a call costs as much as their body. */
+#if defined(__GNUC__)
+#define CATENA_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define CATENA_ALWAYS_INLINE static inline
+#endif
+
 /* The block size as a size_t, for arithmetic without conversions. */
 #define CATENA_B ((size_t)CATENA_BLOCK_SIZE)
 
@@ -405,6 +413,7 @@ size_t _catena_run_fit(const catena_heap_t *h, size_t want);
 size_t _catena_run_largest(const catena_heap_t *h);
 size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
+size_t _catena_run_claim(catena_heap_t *h, size_t want);
 size_t _catena_run_take_last(catena_heap_t *h, size_t s);
 size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to);

@@ -78,7 +78,7 @@ static inline void bit_clear(catena_heap_t *h, unsigned b)
 }
 
 /* First non-empty class >= b, or MAX_BINS. */
-static inline unsigned first_from(const catena_heap_t *h, unsigned b)
+CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
 {
     if (b >= h->nbins)
         return MAX_BINS;
@@ -140,7 +140,7 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
  * `want` might hold a long enough run: bounded, so allocation never scans. */
 #define FIT_PROBES 8
 
-size_t _catena_run_fit(const catena_heap_t *h, size_t want)
+CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want)
 {
     if (want < SL_N) { /* an exact class: its first run fits */
         unsigned c = first_from(h, (unsigned)want);
@@ -160,6 +160,11 @@ size_t _catena_run_fit(const catena_heap_t *h, size_t want)
         }
     }
     return CATENA_NIL;
+}
+
+size_t _catena_run_fit(const catena_heap_t *h, size_t want)
+{
+    return fit(h, want);
 }
 
 size_t _catena_run_largest(const catena_heap_t *h)
@@ -182,7 +187,7 @@ size_t _catena_run_smallest(const catena_heap_t *h)
  * stays in that class, the new run takes its place there (the list order
  * is the one unlink and insert would give) without touching the bitmap:
  * the common split and merge, about half the work. */
-static void run_move(catena_heap_t *h, size_t s, size_t to, size_t len)
+CATENA_ALWAYS_INLINE void run_move(catena_heap_t *h, size_t s, size_t to, size_t len)
 {
     struct run_hdr *r = run_at(h, s);
     unsigned b = bin_of(len), old = bin_of(r->len);
@@ -206,7 +211,7 @@ static void run_move(catena_heap_t *h, size_t s, size_t to, size_t len)
 
 /* Remove `want` blocks from the start of free run s; the rest stays free.
  * The caller gives block s its new state. */
-void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
+CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
 {
     size_t len = run_at(h, s)->len;
     CATENA_ASSERT(h, want && want <= len);
@@ -218,6 +223,22 @@ void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
     }
 }
 
+/* Take `want` blocks from the front of a run that fits them (the run
+ * _catena_run_fit chooses); NIL if none does.  The caller gives the first
+ * block its new state.  The allocation fast path: one call, O(1). */
+size_t _catena_run_claim(catena_heap_t *h, size_t want)
+{
+    size_t s = fit(h, want);
+    if (s != CATENA_NIL)
+        take(h, s, want);
+    return s;
+}
+
+void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
+{
+    take(h, s, want);
+}
+
 /* Remove `want` blocks from the middle of free run s (len > want), leaving
  * free runs on both sides; the first removed block gets state `to`.  The
  * right part is indexed first so that the left one heads its class list
@@ -227,7 +248,7 @@ size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
 {
     size_t len = run_at(h, s)->len, gap = (len - want) / 2;
     if (gap == 0) { /* one spare block: take the front */
-        _catena_run_take(h, s, want);
+        take(h, s, want);
         FREE_TO_HEAD(h, s, to);
         return s;
     }
