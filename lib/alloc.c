@@ -173,9 +173,10 @@ static void grown(catena_heap_t *h, size_t r, size_t d0, size_t d1)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-static inline void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
+static inline void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags,
+                                 bool probe)
 {
-    size_t s = _catena_run_claim(h, d);
+    size_t s = _catena_run_claim(h, d, probe);
     if (s == CATENA_NIL)
         return NULL;
     FREE_TO_HEAD(h, s, flags ? _catena_head_state(flags) : ST_HEAD);
@@ -203,7 +204,7 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
 static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags,
                        bool chain)
 {
-    void *p = alloc_contig(h, d, flags);
+    void *p = alloc_contig(h, d, flags, true);
     if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
     return p;
@@ -271,7 +272,7 @@ void *catena_alloc(catena_heap_t *h, size_t n)
         (h->gc.opts & CATENA_GC_ZERO) ||
         (h->gc.threshold && h->gc.since >= h->gc.threshold))
         return new_object(h, n, 0, false, "catena_alloc");
-    void *p = alloc_contig(h, d, 0);
+    void *p = alloc_contig(h, d, 0, false);
     if (!p)
         return new_object(h, n, 0, false, "catena_alloc");
     h->gc.since += d;
@@ -457,9 +458,9 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
 static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
 {
     unsigned fl = _catena_obj_flags(h, i);
-    void *q = alloc_contig(h, d, fl);
+    void *q = alloc_contig(h, d, fl, true);
     if (!q && _catena_gc_auto(h, i))
-        q = alloc_contig(h, d, fl);
+        q = alloc_contig(h, d, fl, true);
     if (!q) {
         h->failed++;
         _catena_err(h, CATENA_ENOMEM, block_ptr(h, i), fn);

@@ -406,6 +406,8 @@ void _catena_root_set_flags(catena_heap_t *h, size_t root, unsigned f);
 unsigned _catena_obj_flags(const catena_heap_t *h, size_t i);
 
 /* ---- index.c: the free-run index ---------------------------------------- */
+/* The most runs a contiguous fit examines (doc/design.md, "Worst cases"). */
+#define CATENA_FIT_PROBES 8
 unsigned _catena_bin_of(size_t len);
 void _catena_run_insert(catena_heap_t *h, size_t s, size_t len);
 void _catena_run_unlink(catena_heap_t *h, size_t s);
@@ -413,7 +415,7 @@ size_t _catena_run_fit(const catena_heap_t *h, size_t want);
 size_t _catena_run_largest(const catena_heap_t *h);
 size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
-size_t _catena_run_claim(catena_heap_t *h, size_t want);
+size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe);
 size_t _catena_run_take_last(catena_heap_t *h, size_t s);
 size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to);

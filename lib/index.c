@@ -136,24 +136,27 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
     unlink_in(h, s, bin_of(run_at(h, s)->len));
 }
 
-/* How many runs of the bin to examine when only the class containing
- * `want` might hold a long enough run: bounded, so allocation never scans. */
-#define FIT_PROBES 8
 
-CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want)
+CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want,
+                                 bool probe)
 {
     if (want < SL_N) { /* an exact class: its first run fits */
         unsigned c = first_from(h, (unsigned)want);
         return c == MAX_BINS ? CATENA_NIL : h->bins[c];
     }
     unsigned b = bin_of(want);
+    /* Only the class containing `want` might hold a long enough run when
+     * want is not its smallest length: examine a bounded number of its
+     * runs (CATENA_FIT_PROBES, each one CATENA_STEP), so allocation never
+     * scans. */
     unsigned up = bin_min(b) == want ? b : b + 1;
     unsigned c = first_from(h, up);
     if (c != MAX_BINS)
         return h->bins[c];
-    if (up != b && b < h->nbins) {
+    if (probe && up != b && b < h->nbins) {
         cidx s = h->bins[b];
-        for (int i = 0; i < FIT_PROBES && s != CATENA_NIL; i++) {
+        for (int i = 0; i < (int)CATENA_FIT_PROBES && s != CATENA_NIL; i++) {
+            CATENA_STEP(h, 1);
             if (run_at(h, s)->len >= want)
                 return s;
             s = run_at(h, s)->next;
@@ -164,7 +167,7 @@ CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want)
 
 size_t _catena_run_fit(const catena_heap_t *h, size_t want)
 {
-    return fit(h, want);
+    return fit(h, want, true);
 }
 
 size_t _catena_run_largest(const catena_heap_t *h)
@@ -224,11 +227,13 @@ CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
 }
 
 /* Take `want` blocks from the front of a run that fits them (the run
- * _catena_run_fit chooses); NIL if none does.  The caller gives the first
- * block its new state.  The allocation fast path: one call, O(1). */
-size_t _catena_run_claim(catena_heap_t *h, size_t want)
+ * _catena_run_fit chooses, when `probe`; without it, only a run of a class
+ * whose every run fits: the fast path leaves the probes to the slow one,
+ * so a miss probes once); NIL if none.  The caller gives the first block
+ * its new state.  One call, O(1). */
+size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe)
 {
-    size_t s = fit(h, want);
+    size_t s = fit(h, want, probe);
     if (s != CATENA_NIL)
         take(h, s, want);
     return s;
