@@ -55,6 +55,17 @@ unsigned _catena_bin_of(size_t len)
     return bin_of(len);
 }
 
+/* Whether lengths a and b are in one class, with one log instead of two
+ * class computations: a long class is a power of two and the SL_BITS bits
+ * below it. */
+static inline bool same_class(size_t a, size_t b)
+{
+    if (a < SL_N || b < SL_N)
+        return a == b;
+    unsigned sh = flog2(a) - SL_BITS;
+    return a >> sh == b >> sh;
+}
+
 /* Smallest length in class b. */
 static size_t bin_min(unsigned b)
 {
@@ -94,8 +105,8 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
 }
 
 /* Insert and unlink with the class already known. */
-static inline void insert_in(catena_heap_t *h, size_t s, size_t len,
-                             unsigned b)
+CATENA_ALWAYS_INLINE void insert_in(catena_heap_t *h, size_t s, size_t len,
+                                   unsigned b)
 {
     struct run_hdr *r = run_at(h, s);
     CATENA_ASSERT(h, block_state(h, s) == ST_FREE && len && s + len <= h->nblocks);
@@ -111,7 +122,7 @@ static inline void insert_in(catena_heap_t *h, size_t s, size_t len,
     h->free_runs++;
 }
 
-static inline void unlink_in(catena_heap_t *h, size_t s, unsigned b)
+CATENA_ALWAYS_INLINE void unlink_in(catena_heap_t *h, size_t s, unsigned b)
 {
     struct run_hdr *r = run_at(h, s);
     if (r->prev != CATENA_NIL)
@@ -193,12 +204,12 @@ size_t _catena_run_smallest(const catena_heap_t *h)
 CATENA_ALWAYS_INLINE void run_move(catena_heap_t *h, size_t s, size_t to, size_t len)
 {
     struct run_hdr *r = run_at(h, s);
-    unsigned b = bin_of(len), old = bin_of(r->len);
-    if (r->prev != CATENA_NIL || old != b) {
-        unlink_in(h, s, old);
-        insert_in(h, to, len, b);
+    if (r->prev != CATENA_NIL || !same_class(r->len, len)) {
+        unlink_in(h, s, bin_of(r->len));
+        insert_in(h, to, len, bin_of(len));
         return;
     }
+    unsigned b = bin_of(len);
     CATENA_ASSERT(h, block_state(h, to) == ST_FREE && h->bins[b] == s);
     size_t next = r->next;
     h->free_blocks = h->free_blocks - r->len + len;
@@ -222,7 +233,7 @@ CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
         TAIL_TO_FREE(h, s + want);
         run_move(h, s, s + want, len - want);
     } else {
-        _catena_run_unlink(h, s);
+        unlink_in(h, s, bin_of(len));
     }
 }
 
@@ -308,12 +319,12 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
             FREE_TO_TAIL(h, r);
             run_move(h, r, s, len + rl);
         } else {
-            _catena_run_insert(h, s, len);
+            insert_in(h, s, len, bin_of(len));
         }
         return;
     }
     if (rl) {
-        _catena_run_unlink(h, r);
+        unlink_in(h, r, bin_of(rl));
         FREE_TO_TAIL(h, r);
     }
     FREE_TO_TAIL(h, s);
