@@ -173,13 +173,13 @@ static void grown(catena_heap_t *h, size_t r, size_t d0, size_t d1)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-static void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags)
+static inline void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags,
+                                 bool probe)
 {
-    size_t s = _catena_run_fit(h, d);
+    size_t s = _catena_run_claim(h, d, probe);
     if (s == CATENA_NIL)
         return NULL;
-    _catena_run_take(h, s, d);
-    FREE_TO_HEAD(h, s, _catena_head_state(flags));
+    FREE_TO_HEAD(h, s, flags ? _catena_head_state(flags) : ST_HEAD);
     note_alloc(h);
     return block_ptr(h, s);
 }
@@ -204,7 +204,7 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
 static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags,
                        bool chain)
 {
-    void *p = alloc_contig(h, d, flags);
+    void *p = alloc_contig(h, d, flags, true);
     if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
     return p;
@@ -259,9 +259,24 @@ void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
     return new_object(h, n, flags, false, fn);
 }
 
+/* The fast path: a valid, unlocked heap, a size of at most a short run,
+ * no zeroing and no collection due, and a free run that fits.  The same
+ * run and the same bookkeeping as new_object's path; anything else (and
+ * every failure) goes there, which decides and reports it. */
+#define FAST_MAX_BLOCKS ((size_t)1 << 16)
+
 void *catena_alloc(catena_heap_t *h, size_t n)
 {
-    return catena_alloc_flags(h, n, 0);
+    size_t d = blocks(n);
+    if (bad_heap(h) || n == 0 || d > FAST_MAX_BLOCKS || h->gc.lock ||
+        (h->gc.opts & CATENA_GC_ZERO) ||
+        (h->gc.threshold && h->gc.since >= h->gc.threshold))
+        return new_object(h, n, 0, false, "catena_alloc");
+    void *p = alloc_contig(h, d, 0, false);
+    if (!p)
+        return new_object(h, n, 0, false, "catena_alloc");
+    h->gc.since += d;
+    return p;
 }
 
 /* ---- free ---------------------------------------------------------------- */
@@ -283,6 +298,19 @@ int catena_free(catena_heap_t *h, void *obj)
     size_t i;
     if (!obj)
         return CATENA_OK;
+    /* The fast path: the handle of a contiguous object in a valid,
+     * unlocked heap.  Anything else is validated and reported below. */
+    if (!bad_heap(h) && !h->gc.lock) {
+        size_t off = (size_t)((uintptr_t)obj - (uintptr_t)h->base);
+        i = off / CATENA_B;
+        if (off % CATENA_B == 0 && i < h->nblocks &&
+            ST_IS_CONTIG(block_state(h, i))) {
+            _catena_run_release(h, i, _catena_run_length(h, i));
+            h->objects--;
+            h->frees++;
+            return CATENA_OK;
+        }
+    }
     int e = _catena_handle(h, obj, "catena_free", &i);
     if (e)
         return e;
@@ -430,9 +458,9 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
 static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
 {
     unsigned fl = _catena_obj_flags(h, i);
-    void *q = alloc_contig(h, d, fl);
+    void *q = alloc_contig(h, d, fl, true);
     if (!q && _catena_gc_auto(h, i))
-        q = alloc_contig(h, d, fl);
+        q = alloc_contig(h, d, fl, true);
     if (!q) {
         h->failed++;
         _catena_err(h, CATENA_ENOMEM, block_ptr(h, i), fn);

@@ -62,6 +62,14 @@
 /* Debug code is always compiled (so it cannot rot) and folded away. */
 static const bool catena_debug = CATENA_DEBUG;
 
+/* For the few small helpers of the fast paths that the compiler would
+ * otherwise keep out of line: a call costs as much as their body. */
+#if defined(__GNUC__)
+#define CATENA_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define CATENA_ALWAYS_INLINE static inline
+#endif
+
 /* The block size as a size_t, for arithmetic without conversions. */
 #define CATENA_B ((size_t)CATENA_BLOCK_SIZE)
 
@@ -192,6 +200,10 @@ struct catena_heap {
     uint32_t binmap[MAX_BINS / 32];
     uint32_t summary; /* bit w set iff binmap[w] != 0 */
     bool chaining;
+    /* Debug builds: work of the bounded paths (CATENA_STEP), modulo 2^16.
+     * 16 bits fit in the padding after `chaining`, so the control block
+     * keeps its size. */
+    uint16_t steps;
     int last_err;
     catena_hook_fn hook;
     void *hook_ctx;
@@ -301,19 +313,78 @@ static inline bool bad_heap(const catena_heap_t *h)
     TRANSITION(h, i, ST_MARKED(block_state(h, i)), block_state(h, i) & ~1u)
 
 /* ---- the lowest layer: here and table.c ------------------------------- */
-/* Length of the run starting at s (I1): count the TAIL states after it, a
- * table byte (two blocks) at a time where possible.  Inline: every free
- * and every measure of a contiguous object asks. */
+/* Length of the run starting at s (I1): count the TAIL states after it,
+ * sixteen blocks (one 64-bit word of the table) at a time: a word of all
+ * TAIL nibbles equals CATENA_TAILS, and the first other nibble is the
+ * lowest set nibble of word ^ CATENA_TAILS.  Words are read only where
+ * all 16 blocks exist (the last, partial word goes a nibble at a time), so
+ * nothing past the table is looked at.  Inline: every free and every
+ * measure of a contiguous object asks.  At most len / 16 + 2 words plus
+ * 15 nibbles. */
+#define CATENA_TAILS (UINT64_C(0x1111111111111111) * ST_TAIL)
+
+/* Table word w (blocks 16w .. 16w+15), nibble j of it in bits 4j..4j+3
+ * whatever the byte order. */
+static inline uint64_t table_word(const unsigned char *t, size_t w)
+{
+    uint64_t x;
+    memcpy(&x, t + w * 8, sizeof x);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#elif !defined(__BYTE_ORDER__)
+    {
+        const unsigned char *b = t + w * 8;
+        x = 0;
+        for (unsigned k = 8; k-- > 0;)
+            x = x << 8 | b[k];
+    }
+#endif
+    return x;
+}
+
+/* Index of the lowest nonzero nibble of x (x != 0). */
+static inline unsigned low_nibble(uint64_t x)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(x) / 4;
+#else
+    unsigned j = 0;
+    while (!(x & 0xFu)) {
+        x >>= 4;
+        j++;
+    }
+    return j;
+#endif
+}
+
+/* Work counter of the bounded paths (doc/design.md, "Worst cases"): debug
+ * builds count each table word or block a run-length scan reads, so a test
+ * can assert the stated bound; release builds fold it away.  Like the
+ * error record, the count is not part of the heap's state, so a query
+ * given a const heap may add to it. */
+#define CATENA_STEP(h, n)                                                 \
+    do {                                                                  \
+        if (catena_debug)                                                 \
+            ((catena_heap_t *)(uintptr_t)(h))->steps =                    \
+                (uint16_t)(((catena_heap_t *)(uintptr_t)(h))->steps + (n)); \
+    } while (0)
+
 static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
 {
     size_t i = s + 1, n = h->nblocks;
-    while (i < n && (i & 1) && block_state(h, i) == ST_TAIL)
+    /* Whole words: the first one with the nibbles before block i masked
+     * off (they belong to this run's start or to earlier runs). */
+    while ((i | 15) < n) {
+        CATENA_STEP(h, 1);
+        uint64_t x = (table_word(h->table, i / 16) ^ CATENA_TAILS) &
+                     (~UINT64_C(0) << (4 * (i & 15)));
+        if (x)
+            return (i & ~(size_t)15) + low_nibble(x) - s;
+        i = (i | 15) + 1;
+    }
+    while (i < n && block_state(h, i) == ST_TAIL) { /* the last word */
+        CATENA_STEP(h, 1);
         i++;
-    if (i < n && !(i & 1)) {
-        while (i + 1 < n && h->table[i >> 1] == ST_TAIL * 0x11)
-            i += 2;
-        while (i < n && block_state(h, i) == ST_TAIL)
-            i++;
     }
     return i - s;
 }
@@ -335,6 +406,8 @@ void _catena_root_set_flags(catena_heap_t *h, size_t root, unsigned f);
 unsigned _catena_obj_flags(const catena_heap_t *h, size_t i);
 
 /* ---- index.c: the free-run index ---------------------------------------- */
+/* The most runs a contiguous fit examines (doc/design.md, "Worst cases"). */
+#define CATENA_FIT_PROBES 8
 unsigned _catena_bin_of(size_t len);
 void _catena_run_insert(catena_heap_t *h, size_t s, size_t len);
 void _catena_run_unlink(catena_heap_t *h, size_t s);
@@ -342,6 +415,7 @@ size_t _catena_run_fit(const catena_heap_t *h, size_t want);
 size_t _catena_run_largest(const catena_heap_t *h);
 size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
+size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe);
 size_t _catena_run_take_last(catena_heap_t *h, size_t s);
 size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to);

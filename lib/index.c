@@ -36,13 +36,34 @@ static unsigned ctz32(uint32_t x) /* x != 0 */
 #endif
 }
 
-unsigned _catena_bin_of(size_t len)
+static unsigned bin_of_long(size_t len) /* len >= SL_N */
 {
-    if (len < SL_N)
-        return (unsigned)len;
     unsigned l = flog2(len);
     return (l - SL_BITS + 1) * SL_N +
            (unsigned)((len >> (l - SL_BITS)) - SL_N);
+}
+
+/* The class of a run length: short lengths are their own class, inline
+ * because nearly every request and free is short. */
+static inline unsigned bin_of(size_t len)
+{
+    return len < SL_N ? (unsigned)len : bin_of_long(len);
+}
+
+unsigned _catena_bin_of(size_t len)
+{
+    return bin_of(len);
+}
+
+/* Whether lengths a and b are in one class, with one log instead of two
+ * class computations: a long class is a power of two and the SL_BITS bits
+ * below it. */
+static inline bool same_class(size_t a, size_t b)
+{
+    if (a < SL_N || b < SL_N)
+        return a == b;
+    unsigned sh = flog2(a) - SL_BITS;
+    return a >> sh == b >> sh;
 }
 
 /* Smallest length in class b. */
@@ -54,13 +75,13 @@ static size_t bin_min(unsigned b)
     return (size_t)(SL_N + b % SL_N) << (l - SL_BITS);
 }
 
-static void bit_set(catena_heap_t *h, unsigned b)
+static inline void bit_set(catena_heap_t *h, unsigned b)
 {
     h->binmap[b / 32] |= 1u << (b % 32);
     h->summary |= 1u << (b / 32);
 }
 
-static void bit_clear(catena_heap_t *h, unsigned b)
+static inline void bit_clear(catena_heap_t *h, unsigned b)
 {
     h->binmap[b / 32] &= ~(1u << (b % 32));
     if (!h->binmap[b / 32])
@@ -68,7 +89,7 @@ static void bit_clear(catena_heap_t *h, unsigned b)
 }
 
 /* First non-empty class >= b, or MAX_BINS. */
-static unsigned first_from(const catena_heap_t *h, unsigned b)
+CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
 {
     if (b >= h->nbins)
         return MAX_BINS;
@@ -83,9 +104,10 @@ static unsigned first_from(const catena_heap_t *h, unsigned b)
     return w * 32 + ctz32(h->binmap[w]);
 }
 
-void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
+/* Insert and unlink with the class already known. */
+CATENA_ALWAYS_INLINE void insert_in(catena_heap_t *h, size_t s, size_t len,
+                                   unsigned b)
 {
-    unsigned b = _catena_bin_of(len);
     struct run_hdr *r = run_at(h, s);
     CATENA_ASSERT(h, block_state(h, s) == ST_FREE && len && s + len <= h->nblocks);
     r->len = (cidx)len;
@@ -100,10 +122,9 @@ void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
     h->free_runs++;
 }
 
-void _catena_run_unlink(catena_heap_t *h, size_t s)
+CATENA_ALWAYS_INLINE void unlink_in(catena_heap_t *h, size_t s, unsigned b)
 {
     struct run_hdr *r = run_at(h, s);
-    unsigned b = _catena_bin_of(r->len);
     if (r->prev != CATENA_NIL)
         run_at(h, r->prev)->next = r->next;
     else
@@ -116,26 +137,48 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
     h->free_runs--;
 }
 
-/* How many runs of the bin to examine when only the class containing
- * `want` might hold a long enough run: bounded, so allocation never scans. */
-#define FIT_PROBES 8
-
-size_t _catena_run_fit(const catena_heap_t *h, size_t want)
+void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
 {
-    unsigned b = _catena_bin_of(want);
+    insert_in(h, s, len, bin_of(len));
+}
+
+void _catena_run_unlink(catena_heap_t *h, size_t s)
+{
+    unlink_in(h, s, bin_of(run_at(h, s)->len));
+}
+
+
+CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want,
+                                 bool probe)
+{
+    if (want < SL_N) { /* an exact class: its first run fits */
+        unsigned c = first_from(h, (unsigned)want);
+        return c == MAX_BINS ? CATENA_NIL : h->bins[c];
+    }
+    unsigned b = bin_of(want);
+    /* Only the class containing `want` might hold a long enough run when
+     * want is not its smallest length: examine a bounded number of its
+     * runs (CATENA_FIT_PROBES, each one CATENA_STEP), so allocation never
+     * scans. */
     unsigned up = bin_min(b) == want ? b : b + 1;
     unsigned c = first_from(h, up);
     if (c != MAX_BINS)
         return h->bins[c];
-    if (up != b && b < h->nbins) {
+    if (probe && up != b && b < h->nbins) {
         cidx s = h->bins[b];
-        for (int i = 0; i < FIT_PROBES && s != CATENA_NIL; i++) {
+        for (int i = 0; i < (int)CATENA_FIT_PROBES && s != CATENA_NIL; i++) {
+            CATENA_STEP(h, 1);
             if (run_at(h, s)->len >= want)
                 return s;
             s = run_at(h, s)->next;
         }
     }
     return CATENA_NIL;
+}
+
+size_t _catena_run_fit(const catena_heap_t *h, size_t want)
+{
+    return fit(h, want, true);
 }
 
 size_t _catena_run_largest(const catena_heap_t *h)
@@ -152,17 +195,64 @@ size_t _catena_run_smallest(const catena_heap_t *h)
     return c == MAX_BINS ? CATENA_NIL : h->bins[c];
 }
 
+/* Free run s becomes the free run [to, to + len), which overlaps it and
+ * whose block `to` is already FREE: the same index as unlinking s and
+ * inserting the new run.  When s heads its class list and the new length
+ * stays in that class, the new run takes its place there (the list order
+ * is the one unlink and insert would give) without touching the bitmap:
+ * the common split and merge, about half the work. */
+CATENA_ALWAYS_INLINE void run_move(catena_heap_t *h, size_t s, size_t to, size_t len)
+{
+    struct run_hdr *r = run_at(h, s);
+    if (r->prev != CATENA_NIL || !same_class(r->len, len)) {
+        unlink_in(h, s, bin_of(r->len));
+        insert_in(h, to, len, bin_of(len));
+        return;
+    }
+    unsigned b = bin_of(len);
+    CATENA_ASSERT(h, block_state(h, to) == ST_FREE && h->bins[b] == s);
+    size_t next = r->next;
+    h->free_blocks = h->free_blocks - r->len + len;
+    struct run_hdr *t = run_at(h, to);
+    t->next = (cidx)next;
+    t->prev = CATENA_NIL;
+    t->len = (cidx)len;
+    if (next != CATENA_NIL)
+        run_at(h, next)->prev = (cidx)to;
+    h->bins[b] = (cidx)to;
+    *footer_at(h, to + len - 1) = (cidx)to;
+}
+
 /* Remove `want` blocks from the start of free run s; the rest stays free.
  * The caller gives block s its new state. */
-void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
+CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
 {
     size_t len = run_at(h, s)->len;
     CATENA_ASSERT(h, want && want <= len);
-    _catena_run_unlink(h, s);
     if (len > want) {
         TAIL_TO_FREE(h, s + want);
-        _catena_run_insert(h, s + want, len - want);
+        run_move(h, s, s + want, len - want);
+    } else {
+        unlink_in(h, s, bin_of(len));
     }
+}
+
+/* Take `want` blocks from the front of a run that fits them (the run
+ * _catena_run_fit chooses, when `probe`; without it, only a run of a class
+ * whose every run fits: the fast path leaves the probes to the slow one,
+ * so a miss probes once); NIL if none.  The caller gives the first block
+ * its new state.  One call, O(1). */
+size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe)
+{
+    size_t s = fit(h, want, probe);
+    if (s != CATENA_NIL)
+        take(h, s, want);
+    return s;
+}
+
+void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
+{
+    take(h, s, want);
 }
 
 /* Remove `want` blocks from the middle of free run s (len > want), leaving
@@ -174,7 +264,7 @@ size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
 {
     size_t len = run_at(h, s)->len, gap = (len - want) / 2;
     if (gap == 0) { /* one spare block: take the front */
-        _catena_run_take(h, s, want);
+        take(h, s, want);
         FREE_TO_HEAD(h, s, to);
         return s;
     }
@@ -209,15 +299,11 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
 {
     CATENA_ASSERT(h, s + len <= h->nblocks);
     RUN_TO_FREE(h, s);
-    size_t r = s + len;
-    if (r < h->nblocks && block_state(h, r) == ST_FREE) {
-        size_t rl = run_at(h, r)->len;
-        _catena_run_unlink(h, r);
-        FREE_TO_TAIL(h, r);
-        len += rl;
-    }
+    size_t r = s + len, rl = 0, ls = CATENA_NIL;
+    if (r < h->nblocks && block_state(h, r) == ST_FREE)
+        rl = run_at(h, r)->len;
     if (s > 0) {
-        size_t t = s - 1, ls = CATENA_NIL;
+        size_t t = s - 1;
         if (block_state(h, t) == ST_FREE) {
             ls = t;
         } else if (block_state(h, t) == ST_TAIL) {
@@ -227,14 +313,22 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
             if (f < t && block_state(h, f) == ST_FREE && run_at(h, f)->len == s - f)
                 ls = f;
         }
-        if (ls != CATENA_NIL) {
-            _catena_run_unlink(h, ls);
-            FREE_TO_TAIL(h, s);
-            len += s - ls;
-            s = ls;
-        }
     }
-    _catena_run_insert(h, s, len);
+    if (ls == CATENA_NIL) {
+        if (rl) { /* the right neighbour's run now starts at s */
+            FREE_TO_TAIL(h, r);
+            run_move(h, r, s, len + rl);
+        } else {
+            insert_in(h, s, len, bin_of(len));
+        }
+        return;
+    }
+    if (rl) {
+        unlink_in(h, r, bin_of(rl));
+        FREE_TO_TAIL(h, r);
+    }
+    FREE_TO_TAIL(h, s);
+    run_move(h, ls, ls, r + rl - ls);
 }
 
 /* Extents the chaining allocator would use for `want` blocks, taking the

@@ -6,10 +6,14 @@
  * after arbitrary random histories, and the bound is tight: on a heap whose
  * free space is all one-block holes an allocation needs exactly
  * blocks_for(n) blocks, so it succeeds with that many and fails with one
- * less.  Also the formula itself against an independent derivation.
+ * less.  Also the formula itself against an independent derivation, and
+ * the worst-case work of alloc and free that doc/design.md states
+ * (section 7), counted by the debug build's step counter.
  */
 #include "catena.h"
 #include "unit.h"
+/* White box for the work counter (CATENA_STEP) and CATENA_FIT_PROBES. */
+#include "../lib/catena_int.h"
 
 #define BS CATENA_BLOCK_SIZE
 #define ARENA (128 * 1024)
@@ -184,7 +188,116 @@ UNIT_TEST(t_random_histories)
     UNIT_ASSERT(succ_tight > 0); /* probes came close to the bound */
 }
 
+/* Free runs of every length 1..16, each between two objects, so that none
+ * can merge (the runs a free-time cache would hold): then exactly
+ * blocks_for(n) free blocks must satisfy n. */
+UNIT_TEST(t_isolated_runs_tight)
+{
+    for (size_t d = 2; d < 300; d += 1 + d / 6) {
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        size_t n = 0, len = 1;
+        void *p;
+        /* alternate: a run of `len` blocks (to free), a 1-block guard */
+        while ((p = catena_alloc(h, len * BS))) {
+            slots[n++] = p;
+            if (!(p = catena_alloc(h, 1)))
+                break;
+            slots[n++] = p;
+            len = len % 16 + 1;
+        }
+        while ((p = catena_alloc(h, 1))) /* the remainder: all used */
+            slots[n++] = p;
+        UNIT_EQ(freeb(), 0);
+        size_t need = catena_blocks_for(d * BS);
+        /* free the long runs, in an order that is not address order,
+         * until at least need blocks are free and none is adjacent to
+         * another free run */
+        size_t i = 0;
+        for (size_t pass = 0; pass < 2 && freeb() < need; pass++)
+            for (i = 2 * pass; i + 1 < n && freeb() < need; i += 4) {
+                catena_free(h, slots[i]);
+                slots[i] = NULL;
+            }
+        UNIT_ASSERT(freeb() >= need);
+        /* pin free blocks until exactly need are free */
+        while (freeb() > need)
+            UNIT_ASSERT(catena_alloc(h, 1) != NULL);
+        UNIT_EQ(catena_check(h), 0);
+        UNIT_EQ(freeb(), need);
+        p = catena_alloc(h, d * BS);
+        UNIT_ASSERT(p != NULL);
+        UNIT_ASSERT(catena_size(h, p) >= d * BS);
+        UNIT_EQ(catena_check(h), 0);
+    }
+}
+
+/* The worst cases of section 7 of doc/design.md, counted in steps: a free
+ * of a contiguous object of d blocks reads at most d / 16 + 2 table words
+ * plus at most 15 blocks of the heap's last, partial word; a contiguous
+ * fit examines at most CATENA_FIT_PROBES runs.  Debug builds only (the
+ * counter is folded away otherwise). */
+static size_t free_steps(void *p)
+{
+    h->steps = 0;
+    UNIT_EQ(catena_free(h, p), 0);
+    return h->steps;
+}
+
+UNIT_TEST(t_bounded_work)
+{
+    if (!catena_debug)
+        return;
+    for (size_t d = 1; d <= 300; d += 1 + d / 16) {
+        for (size_t off = 0; off < 17; off++) {
+            UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+            void *pad = off ? catena_alloc(h, off * BS) : NULL;
+            void *p = catena_alloc(h, d * BS), *guard = catena_alloc(h, 1);
+            UNIT_ASSERT(p && guard);
+            size_t st = free_steps(p), words = d / 16 + 2;
+            UNIT_ASSERT(st >= 1 && st <= words); /* not at the heap's end */
+            (void)pad;
+        }
+        /* the last object of the heap: the partial last word too */
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        size_t total = freeb();
+        if (d >= total)
+            break;
+        void *fill = catena_alloc(h, (total - d) * BS);
+        void *p = catena_alloc(h, d * BS);
+        UNIT_ASSERT(fill && p);
+        UNIT_EQ(freeb(), 0);
+        UNIT_ASSERT(free_steps(p) <= d / 16 + 2 + 15);
+    }
+    /* The fit's worst case: 16- and 17-block requests share a class; with
+     * only 16-block runs free, a 17-block request probes exactly
+     * CATENA_FIT_PROBES of them, then fails (chaining off). */
+    UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+    catena_set_chaining(h, false);
+    size_t n = 0;
+    void *p;
+    while ((p = catena_alloc(h, 16 * BS))) {
+        slots[n++] = p;
+        if ((p = catena_alloc(h, 1)))
+            slots[n++] = p;
+    }
+    while ((p = catena_alloc(h, 1)))
+        slots[n++] = p;
+    UNIT_ASSERT(n > 2 * (CATENA_FIT_PROBES + 2));
+    for (size_t i = 0; i < 2 * (CATENA_FIT_PROBES + 2); i += 2)
+        catena_free(h, slots[i]);
+    UNIT_EQ(catena_check(h), 0);
+    h->steps = 0;
+    UNIT_ASSERT(catena_alloc(h, 17 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_ENOCHAIN);
+    /* new_object's retry after a collection does not run: no collector */
+    UNIT_EQ(h->steps, CATENA_FIT_PROBES);
+    h->steps = 0;
+    UNIT_ASSERT(catena_alloc(h, 16 * BS) != NULL); /* an exact class */
+    UNIT_EQ(h->steps, 0);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_formula), UNIT_CASE(t_adversary_half),
-    UNIT_CASE(t_bound_tight), UNIT_CASE(t_random_histories)};
+    UNIT_CASE(t_bound_tight), UNIT_CASE(t_random_histories),
+    UNIT_CASE(t_isolated_runs_tight), UNIT_CASE(t_bounded_work)};
 UNIT_MAIN("guarantee", cases)
