@@ -33,8 +33,10 @@ bool small_init(void)
     }
     mapsz = asz >> bshift; /* one state byte per block of an arena */
     ashift = (unsigned)__builtin_ctzl(asz);
+#if CATENA_INDEX_BITS == 32
     if (ashift != TC_ASHIFT) /* arena.h's constant is wrong */
         shim_die("arena size is not the one arena.h assumes");
+#endif
     shim_opts_cap_large(asz / 4);
     /* 1 MiB of bits for 48-bit addresses and 32 MiB arenas; pages of it
      * are touched only where arenas are. */
