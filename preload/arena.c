@@ -79,6 +79,7 @@ static struct arena *new_arena(struct slot *s)
         a->slot = (uint32_t)(s - slots);
         a->h = h;
         a->states = st;
+        trim_start(a);
         last_arena = at;
         a->next = s->first;
         s->first = a;
@@ -107,12 +108,8 @@ void *alloc_in(struct slot *s, size_t n, unsigned flags)
     }
     if (p && track)
         s->live += (n + bsize - 1) / bsize * bsize;
-    if (p && trim_blocks) {
-        struct arena *a = arena_at(p);
-        a->used += (n + bsize - 1) >> bshift; /* catena takes exactly that */
-        if (a->used > a->mark)
-            a->mark = a->used;
-    }
+    if (p) /* catena takes exactly that many blocks */
+        trim_note_alloc(arena_at(p), (n + bsize - 1) >> bshift);
     return p;
 }
 
@@ -284,9 +281,7 @@ void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
             s->live += now - old;
         if (trim_blocks) {
             if (now >= old) {
-                a->used += (now - old) >> bshift;
-                if (a->used > a->mark)
-                    a->mark = a->used;
+                trim_note_alloc(a, (now - old) >> bshift);
             } else {
                 trim_note_free(s, a, (old - now) >> bshift);
             }
@@ -362,6 +357,7 @@ void small_totals(struct small_totals *t)
         }
         t->trims += slots[i].trims;
         t->trimmed += slots[i].trimmed;
+        t->madvises += slots[i].madvises;
         shim_unlock(&slots[i].lock);
     }
 }

@@ -51,10 +51,13 @@ struct arena {
     uint32_t magic, slot;
     catena_heap_t *h;
     struct arena *next; /* in its slot */
-    /* CATENA_TRIM (slot lock): blocks allocated (cached objects count),
-     * and their high-water mark since the last trim */
-    size_t used, mark;
     unsigned char *states; /* its state bytes (one per block) */
+    /* CATENA_TRIM (slot lock), in blocks: allocated (cached objects
+     * count), their high-water mark since the last trim, the slack a trim
+     * must exceed, and the use at which a trim proves premature (trim.c) */
+    uint32_t used, mark, slack, regrow;
+    uint64_t churn;    /* blocks ever allocated here: the trim's clock */
+    uint64_t decay_at; /* churn at which slack halves */
 };
 
 struct slot {
@@ -62,6 +65,7 @@ struct slot {
     struct arena *first, *cur;
     size_t live; /* bytes of live objects (when tracked) */
     uint64_t trims, trimmed; /* trim passes, bytes madvised */
+    uint64_t madvises;       /* madvise calls of the trims */
 } __attribute__((aligned(64)));
 
 /* ---- settings: set once by small_init (geometry.c), read-only after */
@@ -91,12 +95,22 @@ SHIM_HIDDEN extern unsigned bshift;         /* log2 of the block size */
 SHIM_HIDDEN extern unsigned ashift;         /* log2 of the arena size */
 SHIM_HIDDEN extern uintptr_t tc_secret;     /* the secret of the masked links */
 
+/* log2 of the arena size.  With 32-bit block indexes arenas are 32 MiB
+ * (small_init checks): a constant saves the cache's hit path a load and
+ * makes "round down to the arena" one AND.  16-bit indexes size arenas
+ * at start-up. */
+#if CATENA_INDEX_BITS == 32
+#define TC_ASHIFT 25u
+#else
+#define TC_ASHIFT ashift
+#endif
+
 /* ---- lookups (inline: the cached paths take them on every call) ------- */
 /* Does an arena start at p rounded down to asz?  Inline: the checked
  * cache links (tc_cached) ask it on every cached malloc. */
 static inline bool arena_bit(uintptr_t p)
 {
-    size_t i = p >> ashift;
+    size_t i = p >> TC_ASHIFT;
     return i < arena_slots &&
            (atomic_load_explicit(&arena_bits[i / 64], memory_order_acquire) >>
                 (i % 64) &
@@ -106,7 +120,8 @@ static inline bool arena_bit(uintptr_t p)
 /* The arena of a pointer known to be ours (cached or just allocated). */
 static inline struct arena *arena_at(const void *p)
 {
-    return (struct arena *)((uintptr_t)p >> ashift << ashift);
+    return (struct arena *)((uintptr_t)p &
+                            ~(((uintptr_t)1 << TC_ASHIFT) - 1));
 }
 
 /* The arena of p, known to pass small_owns (the entry points' contract,
@@ -122,7 +137,7 @@ static inline _Atomic unsigned char *state_of(const struct arena *a,
                                               const void *p)
 {
     return (_Atomic unsigned char *)a->states +
-           (((uintptr_t)p - (uintptr_t)a) >> bshift);
+           (((uintptr_t)p - (uintptr_t)a) >> TC_BSHIFT);
 }
 
 static inline bool block_aligned(const void *p)
@@ -131,6 +146,8 @@ static inline bool block_aligned(const void *p)
 }
 
 /* ---- trim.c ------------------------------------------------------------ */
+SHIM_HIDDEN void trim_start(struct arena *a);
+SHIM_HIDDEN void trim_note_alloc(struct arena *a, size_t k);
 SHIM_HIDDEN void trim_note_free(struct slot *s, struct arena *a, size_t k);
 
 /* ---- arena.c ----------------------------------------------------------- */

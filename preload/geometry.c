@@ -33,6 +33,10 @@ bool small_init(void)
     }
     mapsz = asz >> bshift; /* one state byte per block of an arena */
     ashift = (unsigned)__builtin_ctzl(asz);
+#if CATENA_INDEX_BITS == 32
+    if (ashift != TC_ASHIFT) /* arena.h's constant is wrong */
+        shim_die("arena size is not the one arena.h assumes");
+#endif
     shim_opts_cap_large(asz / 4);
     /* 1 MiB of bits for 48-bit addresses and 32 MiB arenas; pages of it
      * are touched only where arenas are. */
@@ -42,6 +46,8 @@ bool small_init(void)
     track = shim_opt.stats || shim_opt.arena;
     if (shim_opt.trim)
         trim_blocks = shim_opt.trim >> bshift ? shim_opt.trim >> bshift : 1;
+    if (trim_blocks > mapsz) /* more than an arena: as good as never */
+        trim_blocks = mapsz;
     tc_on = shim_opt.tcache && !shim_opt.trace && bsize >= sizeof(void *) &&
             (bsize & (bsize - 1)) == 0 && bsize == TC_B;
     tc_secret = shim_secret();

@@ -7,6 +7,7 @@
  * up from mmap alone.  Nothing here calls malloc, stdio or dlsym.
  */
 #include "shim.h"
+#include "tcache.h"
 #include "catena_trace.h"
 
 #include <errno.h>
@@ -231,8 +232,14 @@ static void *alloc_entry(int op, size_t n, size_t align)
     return p;
 }
 
+/* malloc, calloc and free try the per-thread cache's hit path first
+ * (tcache.h: no call, no lock), and take the full path when it does not
+ * handle the call. */
 SHIM_EXPORT void *malloc(size_t n)
 {
+    void *p = tc_alloc_hit(n);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     return alloc_entry(CATENA_TR_MALLOC, n, 0);
 }
 
@@ -241,10 +248,13 @@ SHIM_EXPORT void *calloc(size_t k, size_t n)
     size_t t;
     if (__builtin_mul_overflow(k, n, &t))
         return too_big();
+    void *p = tc_alloc_hit(t);
+    if (p)
+        return memset(p, 0, t);
     return alloc_entry(CATENA_TR_CALLOC, t, 0);
 }
 
-SHIM_EXPORT void free(void *p)
+static __attribute__((noinline)) void free_slow(void *p)
 {
     if (!p)
         return;
@@ -264,6 +274,12 @@ SHIM_EXPORT void free(void *p)
     }
     check_after(due, CATENA_TR_FREE);
     errno = saved;
+}
+
+SHIM_EXPORT void free(void *p)
+{
+    if (__builtin_expect(!tc_free_hit(p), 0))
+        free_slow(p);
 }
 
 SHIM_EXPORT void *realloc(void *p, size_t n)
@@ -500,6 +516,8 @@ static void report(void)
         ln_str(&l, "catena: trim: ");
         ln_dec(&l, s.trims);
         ln_str(&l, " passes, ");
+        ln_dec(&l, s.madvises);
+        ln_str(&l, " madvise calls, ");
         ln_kib(&l, s.trimmed);
         ln_str(&l, " madvised (pages of free runs given back)");
         ln_put(&l, 2);

@@ -55,8 +55,9 @@ static const struct opt {
      "(off while CATENA_TRACE records)"},
     {"CATENA_TRIM", K_SIZE, "1M",
      "give free small-object pages back to the OS (madvise) once an "
-     "arena's free memory grew by this much since its last trim; 0 never "
-     "returns them"},
+     "arena's free memory grew by this much since its last trim (more "
+     "when trims were undone by regrowth: the slack doubles, then "
+     "decays); 0 never returns them"},
     {"CATENA_HELP", K_BOOL, "0", "print this table to stderr at start-up"},
 };
 #define NOPT (sizeof table / sizeof table[0])

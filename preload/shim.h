@@ -16,7 +16,8 @@
  *               arenas in NSLOTS slots, the locked path, bad-free naming,
  *               aligned aliases, in-place realloc, totals
  *   tcache.c    per-thread caches: refill, flush, registry, fork, walk
- *               (tcache.h: the inline hit path)
+ *               (tcache.h: the inline hit path, which malloc.c's
+ *               malloc, calloc and free take first)
  *   small.c     the small-object front: malloc/free through the cache or
  *               the arenas, memalign, CATENA_CHECK of arenas and caches
  *   large.c     objects at or above the threshold: private anonymous
@@ -55,7 +56,8 @@ struct shim_opts {
     bool tcache;         /* CATENA_TCACHE: per-thread caches (default on) */
     size_t trim;         /* CATENA_TRIM: release free small-object pages
                           * once an arena's free bytes grew by this much
-                          * since its last trim; 0 = never */
+                          * (at first: trim.c's slack) since its last
+                          * trim; 0 = never */
 };
 extern struct shim_opts shim_opt SHIM_HIDDEN;
 SHIM_HIDDEN void shim_opts_parse(void);
@@ -163,6 +165,7 @@ struct small_totals {
         largest_run;
     uint64_t sum_run, sum_run_sq;
     uint64_t trims, trimmed; /* CATENA_TRIM passes, bytes madvised */
+    uint64_t madvises;       /* their madvise calls */
 };
 SHIM_HIDDEN void small_totals(struct small_totals *t);
 SHIM_HIDDEN size_t small_live_bytes(void);

@@ -1,7 +1,19 @@
 /*
- * tcache.h - private to tcache.c and small.c: the per-thread caches'
- * records and their hit path (the list operations and the checked links),
- * inline so that a cached malloc or free makes no call.
+ * tcache.h - private to tcache.c, small.c and malloc.c: the per-thread
+ * caches' records and their hit path (the list operations and the
+ * checked links), inline so that a cached malloc or free makes no call.
+ *
+ * Two hit paths share the links and state bytes.  malloc.c's malloc,
+ * calloc and free first try tc_alloc_hit/tc_free_hit: no call, no lock,
+ * no errno save, no busy count.  malloc pops the head of the list of its
+ * size in blocks after checking the link it follows (masked, decoded to a
+ * block in an arena whose state byte says "cached, this size"); free
+ * moves the object's state byte k -> k | TC_FREE with a compare-and-swap
+ * and pushes it.  Anything else -- a miss, a full list, a state byte that
+ * is not a live cacheable object, a bad link, CATENA_CHECK on, no cache
+ * -- returns "not handled" and the entry point takes the full path
+ * (small.c: tc_get/tc_put with the busy count CATENA_CHECK's validator
+ * reads), which refills, flushes and diagnoses.
  */
 #ifndef CATENA_TCACHE_H
 #define CATENA_TCACHE_H
@@ -21,7 +33,9 @@ struct tcache {
     struct tc_bin bin[TC_CLASSES];
     atomic_uint busy;           /* odd: the owner is changing the lists;
                                  * +1 at each change and after it, so a
-                                 * validator sees that it raced one */
+                                 * validator sees that it raced one (the
+                                 * hit path, taken only without
+                                 * CATENA_CHECK, does not count) */
     uint32_t slot;              /* where this thread allocates */
     struct tcache *next, *prev; /* the registry */
 };
@@ -77,10 +91,9 @@ static inline bool tc_cached(uintptr_t q, unsigned k)
 {
     if (q & (TC_B - 1) || !arena_bit(q))
         return false;
-    const struct arena *a = arena_at((const void *)q);
-    unsigned v = atomic_load_explicit(
-        (_Atomic unsigned char *)a->states + ((q - (uintptr_t)a) >> TC_BSHIFT),
-        memory_order_relaxed);
+    unsigned v = atomic_load_explicit(state_of(arena_at((void *)q),
+                                               (void *)q),
+                                      memory_order_relaxed);
     /* k 0: only the TC_FREE bit must match */
     return (v & (k ? 0xffu : TC_FREE)) == (k | TC_FREE);
 }
@@ -121,6 +134,91 @@ static inline void tc_put(struct tcache *tc, void *p, unsigned k)
     tc_idle(tc);
     if (cut)
         flush_list(cut, "free");
+}
+
+/* ---- malloc.c's hit path ------------------------------------------------ */
+
+/* The calling thread's cache when the hit path may use it: it has one
+ * (so the shim is set up and the caches are on) and CATENA_CHECK is off
+ * (a checked call must count, validate and keep the busy counter). */
+static inline struct tcache *tc_hot(void)
+{
+    struct tcache *tc = my_tc;
+    return __builtin_expect((uintptr_t)tc > (uintptr_t)TC_DEAD &&
+                                !shim_opt.check,
+                            1)
+               ? tc
+               : NULL;
+}
+
+/* A cached object for malloc(n), or NULL: not handled here (the caller
+ * takes the full path, which also reports a bad link).
+ *
+ * The stores need no lock: only the owner changes its lists.  They are
+ * ordered so that a fork that snapshots this thread between any two of
+ * them leaves its lists walkable by the child's flush (tcache.c,
+ * tcache_child_fork): the head moves on (a release store, after the link
+ * was read and checked) before the object's state byte says "live", so
+ * the child sees p either still listed or leaked, never listed and live. */
+static inline __attribute__((always_inline)) void *tc_alloc_hit(size_t n)
+{
+    size_t i = (n - 1) >> TC_BSHIFT; /* n 0: huge, not handled */
+    struct tcache *tc = tc_hot();
+    if (!tc || i >= TC_CLASSES)
+        return NULL;
+    struct tc_bin *b = &tc->bin[i];
+    void *p = b->head;
+    if (!p)
+        return NULL;
+    uintptr_t q = *(const uintptr_t *)p ^ tc_mask(p);
+    struct arena *a = arena_at(p);
+    unsigned k = (unsigned)i + 1;
+    /* The link's check (tc_cached); a link into p's own arena, the common
+     * case, skips the arena bit: p's arena is known. */
+    if (q && __builtin_expect(
+                 q & (TC_B - 1) || arena_at((void *)q) != a
+                     ? !tc_cached(q, k)
+                     : atomic_load_explicit(state_of(a, (void *)q),
+                                            memory_order_relaxed) !=
+                           (k | TC_FREE),
+                 0))
+        return NULL;
+    __atomic_store_n(&b->head, (void *)q, __ATOMIC_RELEASE);
+    b->n--;
+    atomic_store_explicit(state_of(a, p), (unsigned char)k,
+                          memory_order_relaxed);
+    return p;
+}
+
+/* Put p, which free was given, in this thread's cache; false: not
+ * handled (not a live cacheable object -- the full path diagnoses a
+ * double free or a bad pointer --, a full list, no cache).
+ *
+ * The state byte moves k -> k | TC_FREE by compare-and-swap, not a plain
+ * store: another thread may free the same pointer at the same moment (a
+ * double free racing itself), and exactly one of them must win; the loser
+ * takes the full path, which sees TC_FREE and reports it.  The link is
+ * written before the head names p (a release store), so the list is
+ * walkable at every instant (fork, above). */
+static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
+{
+    struct tcache *tc = tc_hot();
+    if (!tc || (uintptr_t)p & (TC_B - 1) || !arena_bit((uintptr_t)p))
+        return false;
+    _Atomic unsigned char *st = state_of(arena_at(p), p);
+    unsigned char v = atomic_load_explicit(st, memory_order_relaxed);
+    if ((unsigned)v - 1u >= TC_CLASSES)
+        return false;
+    struct tc_bin *b = &tc->bin[v - 1];
+    if (b->n >= b->max ||
+        !atomic_compare_exchange_strong_explicit(
+            st, &v, (unsigned char)(v | TC_FREE), memory_order_relaxed,
+            memory_order_relaxed))
+        return false;
+    tc_link(p, b->head);
+    __atomic_store_n(&b->head, p, __ATOMIC_RELEASE);
+    b->n++;
+    return true;
 }
 
 #endif
