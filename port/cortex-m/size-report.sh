@@ -69,6 +69,7 @@ cfg_a="catena_init catena_alloc_flags catena_free"
 cfg_b="$cfg_a catena_realloc"
 cfg_c="$cfg_b catena_gc_set_options catena_gc_set_collect_hook
  catena_collect_start catena_collect_root catena_collect_end"
+# shellcheck disable=SC2034  # cfg_a..cfg_d are read through eval
 cfg_d="$cfg_c catena_ptr catena_read catena_write catena_read_byte
  catena_write_byte catena_iov catena_iter_init catena_iter_next"
 configs="a b c d"
@@ -82,6 +83,7 @@ cflags="-std=c99 -Os -mno-unaligned-access -DCATENA_NO_CONFIG_H -I$srcdir/includ
 
 # main_c CONFIG: the tiny main of a configuration
 main_c() {
+    fns=
     eval "fns=\$cfg_$1"
     echo '#include "catena.h"'
     echo 'typedef void (*fn)(void);'
@@ -132,7 +134,7 @@ measured=$out/measured.txt
 } >"$table"
 
 status=0
-while read -r core board script flags; do
+while read -r core _board _script flags; do
     case $core in '' | '#'*) continue ;; esac
     d=$out/$core
     mkdir -p "$d"
@@ -155,6 +157,7 @@ while read -r core board script flags; do
                 "$d/main-$c.o" $objs; then
             status=1; row="$row | build FAILED"; continue
         fi
+        # shellcheck disable=SC2046  # two numbers
         set -- $(map_bytes "$d/main-$c.map" "$d")
         bytes=$(($1 + $2))
         eval "fns=\$cfg_$c"
