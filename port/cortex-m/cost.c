@@ -40,7 +40,10 @@
  * Output: one line per heap, stream and operation,
  *     cost CORE HEAP STREAM OP CALLS MEAN MAX FAILED WHERE
  * (MEAN, MAX in instructions; FAILED the calls that returned NULL; WHERE
- * the phase of the maximum), then "cost: ok".
+ * the phase of the maximum); "cost-big" and "cost-largest" lines give
+ * single large allocations with their extents and their frees,
+ * "cost-oom" the interp allocations that failed even after a collection;
+ * then "cost: ok".
  */
 #include <stdint.h>
 #include <stdio.h>
