@@ -1,27 +1,51 @@
 #!/bin/sh
-# size-report.sh SRCDIR OUTDIR [DOC] - `make size-report`: code size of
-# libcatena on every core of boards.txt at -Os (no debug assertions), as a
-# Markdown table on stdout; with DOC, also written into that file between
-# the lines "<!-- size-report begin -->" and "<!-- size-report end -->".
+# size-report.sh [--budget FILE] SRCDIR OUTDIR [DOC] - `make size-report`:
+# what a firmware links of libcatena, per core of boards.txt, at -Os
+# without debug assertions, as a Markdown table on stdout; with DOC also
+# written into that file between "<!-- size-report begin -->" and
+# "<!-- size-report end -->".
 #
-# Two figures per core, each for the core heap alone and for core + GC:
-#  - library: every function of lib/ (the whole API, including
-#    catena_check, catena_dump, the access helpers, the stats);
-#  - firmware: what a MicroPython-style port links (-ffunction-sections and
-#    a relocatable link with --gc-sections keeping only the functions
-#    reachable from catena_init, catena_alloc_flags, catena_free,
-#    catena_realloc and, with the GC, the collect entry points).
+# Four configurations, each a tiny main() that takes the address of
+# exactly these functions and nothing else, linked with --gc-sections
+# (lib/ compiled with -ffunction-sections -fdata-sections), so the image
+# holds what those functions reach:
+#   a  init/alloc/free   catena_init catena_alloc_flags catena_free
+#   b  + realloc         catena_realloc
+#   c  + the collector   catena_gc_set_options catena_gc_set_collect_hook
+#                        catena_collect_start catena_collect_root
+#                        catena_collect_end (a MicroPython port's calls)
+#   d  + the access API  catena_ptr catena_read catena_write
+#                        catena_read_byte catena_write_byte catena_iov
+#                        catena_iter_init catena_iter_next
+# The bytes counted are the .text and .rodata the linker kept from lib/'s
+# objects plus the libgcc helpers they pull in (the linker map says which
+# input section came from where); main, memcpy and memset are not counted.
+#
+# Stack: lib/ is compiled with -fcallgraph-info=su; stack-depth.awk lists
+# the deepest call chain from each configuration's functions (frame bytes
+# summed; libgcc, memcpy/memset and a port's hooks count 0) and fails when
+# the call graph has a cycle (recursion) or an unbounded frame.
+#
 # It also checks that v6-M code has no CLZ instruction (GCC must call
 # libgcc).  Unaligned accesses are caught at run time, by t/cortex-m/
 # test_unaligned.c with the core's unaligned trap on.
 #
+# --budget FILE: fail when a configuration's bytes or stack exceed the
+# FILE's line "core config bytes stack" (port/cortex-m/size-budget.txt;
+# `make check-cortex-m` runs this).
+#
 #   CC_PREFIX  tool prefix (default arm-none-eabi-)
 
+budget=
+if [ "$1" = --budget ]; then
+    budget=$2
+    shift 2
+fi
 srcdir=$1
 out=$2
 doc=$3
 if [ -z "$srcdir" ] || [ -z "$out" ]; then
-    echo "usage: $0 SRCDIR OUTDIR [DOC]" >&2
+    echo "usage: $0 [--budget FILE] SRCDIR OUTDIR [DOC]" >&2
     exit 2
 fi
 pfx=${CC_PREFIX:-arm-none-eabi-}
@@ -30,112 +54,171 @@ if ! command -v "$cc" >/dev/null 2>&1; then
     echo "size-report: $cc not found" >&2
     exit 1
 fi
+if [ -n "$budget" ] && [ ! -f "$budget" ]; then
+    echo "size-report: no budget file $budget" >&2
+    exit 1
+fi
 mkdir -p "$out" || exit 1
 lib=$srcdir/lib
+port=$srcdir/port/cortex-m
 
-core_src="table index spine heap check alloc access"
-# the collector: lib/gc.c (gc_ffi.c is hosted-only) and the register hook
-gc_src=
-have_gc=no
-[ -f "$lib/gc.c" ] && { gc_src=gc; have_gc=yes; }
-gc_src="$gc_src regs_arm"
+# the core, then the collector (lib/gc_ffi.c is hosted-only)
+lib_src="table index spine heap check alloc access gc regs_arm"
 
-core_api="catena_init catena_alloc_flags catena_free catena_realloc"
-# GC entry points a port calls; those the GC does not define are skipped
-gc_api="catena_collect catena_collect_start catena_collect_root catena_collect_end catena_gc_init"
+cfg_a="catena_init catena_alloc_flags catena_free"
+cfg_b="$cfg_a catena_realloc"
+cfg_c="$cfg_b catena_gc_set_options catena_gc_set_collect_hook
+ catena_collect_start catena_collect_root catena_collect_end"
+# shellcheck disable=SC2034  # cfg_a..cfg_d are read through eval
+cfg_d="$cfg_c catena_ptr catena_read catena_write catena_read_byte
+ catena_write_byte catena_iov catena_iter_init catena_iter_next"
+configs="a b c d"
+# the library's own calls through a pointer (caller:callee), for the
+# stack depth: the allocator reaches the collector only through the hook
+# catena_gc_set_options installs
+indirect="_catena_gc_auto:auto_collect"
 
 cflags="-std=c99 -Os -mno-unaligned-access -DCATENA_NO_CONFIG_H -I$srcdir/include \
  -ffunction-sections -fdata-sections"
 
-# objs CORE FLAGS NAMES: compile lib/NAME.c, print the object paths
-objs() {
-    c=$1; fl=$2; shift 2
-    for n in "$@"; do
-        o=$out/$c-$n.o
-        # shellcheck disable=SC2086
-        $cc $fl $cflags -c -o "$o" "$lib/$n.c" || return 1
-        echo "$o"
-    done
+# main_c CONFIG: the tiny main of a configuration
+main_c() {
+    fns=
+    eval "fns=\$cfg_$1"
+    echo '#include "catena.h"'
+    echo 'typedef void (*fn)(void);'
+    echo 'int main(void)'
+    echo '{'
+    echo '    static const volatile fn keep[] = {'
+    for f in $fns; do echo "        (fn)$f,"; done
+    echo '    };'
+    echo '    return keep[0] != 0;'
+    echo '}'
 }
 
-# sum OBJ...: "text data bss" summed over objects (Berkeley format)
-sum() {
-    ${pfx}size -B "$@" | awk 'NR > 1 { t += $1; d += $2; b += $3 }
-                              END { printf "%d %d %d", t, d, b }'
-}
-
-# linked OUT SYMS OBJ...: relocatable link keeping what SYMS reach
-linked() {
-    o=$1; syms=$2; shift 2
-    u=
-    for s in $syms; do
-        if ${pfx}nm "$@" 2>/dev/null | grep -q " T $s\$"; then
-            u="$u -Wl,-u,$s"
-        fi
-    done
-    # shellcheck disable=SC2086
-    $cc -nostdlib -r -Wl,--gc-sections $u -o "$o" "$@" || return 1
-    sum "$o"
+# map_bytes MAP OBJDIR: "catena libgcc" bytes of .text/.rodata kept from
+# OBJDIR's lib objects and from libgcc (GNU ld map; a long section name
+# puts its address and size on the next line)
+map_bytes() {
+    awk -v dir="$2/" '
+        /^Linker script and memory map/ { on = 1; next }
+        !on { next }
+        /^ \.(text|rodata)/ {
+            if (NF >= 4) { sz = $3; f = $4 } else { pend = 1; next }
+            add(sz, f); next
+        }
+        pend && /^ +0x/ { add($2, $3); pend = 0; next }
+        { pend = 0 }
+        function hex(s,    i, v) {
+            v = 0; s = tolower(s); sub(/^0x/, "", s)
+            for (i = 1; i <= length(s); i++)
+                v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+            return v
+        }
+        function add(sz, f) {
+            n = hex(sz)
+            if (index(f, dir) == 1 && f !~ /main-[a-d]\.o$/) c += n
+            else if (f ~ /libgcc\.a\(/) g += n
+        }
+        END { printf "%d %d", c, g }' "$1"
 }
 
 table=$out/table.md
 notes=$out/notes.txt
+measured=$out/measured.txt
 : >"$notes"
+: >"$measured"
 {
-    echo "| core | flags | core: library .text / .data / .bss | core: firmware .text | core + GC: library .text / .data / .bss | core + GC: firmware .text |"
+    echo "| core | (a) init/alloc/free | (b) + realloc | (c) + collector | (d) + access API | whole lib/ |"
     echo "|---|---|---|---|---|---|"
 } >"$table"
 
 status=0
-while read -r core board script flags; do
+while read -r core _board _script flags; do
     case $core in '' | '#'*) continue ;; esac
+    d=$out/$core
+    mkdir -p "$d"
+    objs=
+    for n in $lib_src; do
+        # shellcheck disable=SC2086
+        (cd "$d" && $cc $flags $cflags -fcallgraph-info=su -c -o "$n.o" "$lib/$n.c") ||
+            { status=1; continue 2; }
+        objs="$objs $d/$n.o"
+    done
     # shellcheck disable=SC2086
-    co=$(objs "$core" "$flags" $core_src) || { status=1; continue; }
-    # shellcheck disable=SC2086
-    go=$(objs "$core" "$flags" $gc_src) || { status=1; continue; }
-    # shellcheck disable=SC2086
-    set -- $(sum $co)
-    c_lib="$1 / $2 / $3"
-    # shellcheck disable=SC2086
-    set -- $(linked "$out/$core-core-fw.o" "$core_api" $co)
-    c_fw=$1
-    # shellcheck disable=SC2086
-    set -- $(sum $co $go)
-    g_lib="$1 / $2 / $3"
-    # shellcheck disable=SC2086
-    set -- $(linked "$out/$core-gc-fw.o" "$core_api $gc_api" $co $go)
-    g_fw=$1
-    echo "| $core | \`$flags\` | $c_lib | $c_fw | $g_lib | $g_fw |" >>"$table"
+    whole=$(${pfx}size -B $objs | awk 'NR > 1 { t += $1 } END { print t }')
+    row="| $core"
+    for c in $configs; do
+        main_c $c >"$d/main-$c.c"
+        # shellcheck disable=SC2086
+        if ! $cc $flags $cflags -c -o "$d/main-$c.o" "$d/main-$c.c" ||
+           ! $cc $flags -nostartfiles --specs=nano.specs -Wl,--gc-sections \
+                -Wl,-e,main -Wl,-Map="$d/main-$c.map" -o "$d/main-$c.elf" \
+                "$d/main-$c.o" $objs; then
+            status=1; row="$row | build FAILED"; continue
+        fi
+        # shellcheck disable=SC2046  # two numbers
+        set -- $(map_bytes "$d/main-$c.map" "$d")
+        bytes=$(($1 + $2))
+        eval "fns=\$cfg_$c"
+        # the hook exists only once catena_gc_set_options is linked
+        case " $(echo $fns) " in
+        *" catena_gc_set_options "*) ind=$indirect ;;
+        *) ind= ;;
+        esac
+        # shellcheck disable=SC2086
+        awk -v roots="$(echo $fns)" -v indirect="$ind" \
+            -f "$port/stack-depth.awk" "$d"/*.ci >"$d/stack-$c.txt" || {
+            status=1
+            sed "s/^/$core ($c): /" "$d/stack-$c.txt" | grep -E 'CYCLE|DYNAMIC|MISSING' >>"$notes"
+        }
+        stack=$(awk '$1 == "deepest" { print $2 }' "$d/stack-$c.txt")
+        [ "$c" = d ] && sed -n "s/^deepest \([0-9]*\) chain: /$core: deepest stack \1 B: /p" \
+            "$d/stack-$c.txt" >>"$notes"
+        row="$row | $bytes ($2 libgcc), stack ${stack:-?}"
+        echo "$core $c $bytes ${stack:-0}" >>"$measured"
+    done
+    echo "$row | $whole |" >>"$table"
 
     # portability: CLZ on v6-M, unaligned accesses on v7-M and up
     case $flags in
     *cortex-m0*)
         # shellcheck disable=SC2086
-        if ${pfx}objdump -d $co $go | grep -qw clz; then
+        if ${pfx}objdump -d $objs | grep -qw clz; then
             echo "$core: FAIL: a CLZ instruction in v6-M code" >>"$notes"
             status=1
         else
-            calls=$(${pfx}nm $co $go | awk '$1 == "U" && $2 ~ /^__(clz|ctz)/ { print $2 }' |
+            # shellcheck disable=SC2086
+            calls=$(${pfx}nm $objs | awk '$1 == "U" && $2 ~ /^__(clz|ctz)/ { print $2 }' |
                     sort -u | tr '\n' ' ')
             echo "$core: no CLZ instruction (libgcc: ${calls:-none})" >>"$notes"
         fi ;;
-    *)
-        # unaligned accesses are checked at run time (test_unaligned)
-        ;;
     esac
-done <"$srcdir/port/cortex-m/boards.txt"
+done <"$port/boards.txt"
+
+# the budget: every measured configuration must have a line and fit it
+if [ -n "$budget" ]; then
+    awk -v bf="$budget" '
+        BEGIN { while ((getline l < bf) > 0) {
+                    if (l ~ /^[ \t]*(#|$)/) continue
+                    split(l, w); bb[w[1], w[2]] = w[3]; bs[w[1], w[2]] = w[4] } }
+        { k = $1 SUBSEP $2
+          if (!(k in bb)) { printf "%s (%s): no budget in %s\n", $1, $2, bf; bad = 1; next }
+          if ($3 > bb[k]) { printf "%s (%s): %d B of code, over the budget of %d B\n", $1, $2, $3, bb[k]; bad = 1 }
+          if ($4 > bs[k]) { printf "%s (%s): %d B of stack, over the budget of %d B\n", $1, $2, $4, bs[k]; bad = 1 } }
+        END { exit bad }' "$measured" >>"$notes" || status=1
+    [ $status = 0 ] && echo "every configuration within $(basename "$budget")" >>"$notes"
+fi
 
 {
     cat "$table"
     echo
-    echo "Bytes, arm-none-eabi-gcc $($cc -dumpversion), -Os -mno-unaligned-access,"
-    echo "CATENA_BLOCK_SIZE 16,"
-    echo "16-bit indexes (the 32-bit defaults).  GC: $( [ $have_gc = yes ] &&
-        echo "lib/gc.c and lib/regs_arm.c" ||
-        echo "not written yet: only lib/regs_arm.c is counted")."
-    echo "Library: every function of lib/; firmware: only what catena_init,"
-    echo "catena_alloc_flags, catena_free, catena_realloc (and the collect calls)"
-    echo "reach, as a port linking with --gc-sections gets."
+    echo "Bytes of .text + .rodata, arm-none-eabi-gcc $($cc -dumpversion), -Os"
+    echo "-mno-unaligned-access, CATENA_BLOCK_SIZE 16, 16-bit indexes, a tiny main"
+    echo "per configuration linked with --gc-sections; in brackets the part that is"
+    echo "libgcc helpers.  Stack: bytes of the deepest call chain (-fcallgraph-info=su),"
+    echo "from (c) on with the automatic collection an allocation may run (the hook"
+    echo "catena_gc_set_options installs).  Whole lib/: every function, for reference."
     echo
     sed 's/^/    /' "$notes"
 } >"$out/report.md"
