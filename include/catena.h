@@ -17,7 +17,13 @@
  *    return int return a CATENA_E* code (0 is success); each function says
  *    what else it returns on failure.  Every error is also recorded for
  *    catena_last_error() and passed to the error hook, if set.  An error
- *    never changes the heap.
+ *    never changes the heap, with one exception: when a call finds a free
+ *    run's header overwritten (by a program writing past its object or
+ *    into freed memory), it fails with CATENA_ECORRUPT and poisons the
+ *    heap instead of following the damaged links; every later call on
+ *    that heap then fails with CATENA_ECORRUPT too (catena_check
+ *    included).  Allocation, free and resize check the headers of the runs
+ *    they take or merge, in O(1).
  *  - Handles: a function given an object validates it; a pointer that is
  *    not a live object's handle fails with CATENA_EFOREIGN (not in this
  *    heap's blocks; NULL too), CATENA_EINTERIOR (inside an object),

@@ -56,6 +56,8 @@ static void note_alloc(catena_heap_t *h)
  * used, else CATENA_ENOMEM, as catena_alloc reports in the same state. */
 static int miss(const catena_heap_t *h, size_t need, bool policy)
 {
+    if (bad_heap(h)) /* the index found a corrupt free run (index.c) */
+        return CATENA_ECORRUPT;
     return policy && !h->chaining && h->free_blocks >= need ? CATENA_ENOCHAIN
                                                             : CATENA_ENOMEM;
 }
@@ -234,9 +236,9 @@ static void *new_object(catena_heap_t *h, size_t n, unsigned flags,
     bool chain = !contig && h->chaining;
     _catena_gc_threshold(h, CATENA_NIL);
     void *p = alloc_any(h, d, flags, chain);
-    if (!p && _catena_gc_auto(h, CATENA_NIL))
+    if (!p && !bad_heap(h) && _catena_gc_auto(h, CATENA_NIL))
         p = alloc_any(h, d, flags, chain);
-    if (!p) {
+    if (!p || bad_heap(h)) {
         h->failed++;
         _catena_err(h, miss(h, d, !contig), NULL, fn);
         return NULL;
@@ -306,6 +308,8 @@ int catena_free(catena_heap_t *h, void *obj)
         if (off % CATENA_B == 0 && i < h->nblocks &&
             ST_IS_CONTIG(block_state(h, i))) {
             _catena_run_release(h, i, _catena_run_length(h, i));
+            if (bad_heap(h))
+                return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
             h->objects--;
             h->frees++;
             return CATENA_OK;
@@ -317,6 +321,8 @@ int catena_free(catena_heap_t *h, void *obj)
     if (locked(h, obj, "catena_free"))
         return CATENA_ELOCKED;
     _catena_release_obj(h, i);
+    if (bad_heap(h))
+        return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
     h->frees++;
     return CATENA_OK;
 }
@@ -349,7 +355,9 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1,
     size_t end = conv ? i + d0 : _catena_spine_last_end(h, i);
     size_t absorb = 0, rlen = 0;
     if (end < h->nblocks && block_state(h, end) == ST_FREE) {
-        rlen = run_at(h, end)->len;
+        rlen = _catena_run_len(h, end);
+        if (!rlen)
+            return CATENA_NIL; /* corrupt: the heap is poisoned */
         absorb = rlen < need ? rlen : need;
     }
     if (conv && absorb == need) { /* the easy case: extend in place */
@@ -445,6 +453,8 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
         r = shrink(h, i, d0, d1);
     else if (d1 > d0)
         r = grow_object(h, i, d0, d1, false);
+    if (bad_heap(h)) /* a corrupt free run was found: reported below */
+        r = CATENA_NIL;
     if (r == CATENA_NIL) {
         h->failed++;
         _catena_err(h, miss(h, d1 - d0, !is_chain(h, i)), obj, fn);
@@ -458,12 +468,16 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
 static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
 {
     unsigned fl = _catena_obj_flags(h, i);
+    if (bad_heap(h)) {
+        _catena_err(h, CATENA_ECORRUPT, block_ptr(h, i), fn);
+        return NULL;
+    }
     void *q = alloc_contig(h, d, fl, true);
     if (!q && _catena_gc_auto(h, i))
         q = alloc_contig(h, d, fl, true);
     if (!q) {
         h->failed++;
-        _catena_err(h, CATENA_ENOMEM, block_ptr(h, i), fn);
+        _catena_err(h, miss(h, 0, false), block_ptr(h, i), fn);
         return NULL;
     }
     size_t n = _catena_obj_blocks(h, i);
@@ -495,8 +509,13 @@ void *catena_realloc_contig(catena_heap_t *h, void *obj, size_t n)
         size_t d0 = _catena_run_length(h, i);
         if (d1 == d0)
             return obj;
-        if (d1 < d0)
-            return block_ptr(h, shrink(h, i, d0, d1));
+        if (d1 < d0) {
+            size_t r = shrink(h, i, d0, d1);
+            if (!bad_heap(h))
+                return block_ptr(h, r);
+            _catena_err(h, CATENA_ECORRUPT, obj, fn);
+            return NULL;
+        }
         if (grow_object(h, i, d0, d1, true) != CATENA_NIL)
             return obj;
     } else {

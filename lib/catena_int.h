@@ -411,7 +411,10 @@ unsigned _catena_obj_flags(const catena_heap_t *h, size_t i);
 unsigned _catena_bin_of(size_t len);
 void _catena_run_insert(catena_heap_t *h, size_t s, size_t len);
 void _catena_run_unlink(catena_heap_t *h, size_t s);
-size_t _catena_run_fit(const catena_heap_t *h, size_t want);
+size_t _catena_run_fit(catena_heap_t *h, size_t want);
+/* Length of free run s after checking its header (index.c); 0 and the heap
+ * poisoned (magic cleared: CATENA_ECORRUPT) when the header is not sound. */
+size_t _catena_run_len(catena_heap_t *h, size_t s);
 size_t _catena_run_largest(const catena_heap_t *h);
 size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
@@ -420,7 +423,7 @@ size_t _catena_run_take_last(catena_heap_t *h, size_t s);
 size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to);
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
-size_t _catena_greedy_extents(const catena_heap_t *h, size_t want);
+size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
 
 /* ---- spine.c: the extent tree of a chained object ----------------------- */
 /* The one walker of a spine, depth first in object order; the collector,

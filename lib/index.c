@@ -104,6 +104,49 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
     return w * 32 + ctz32(h->binmap[w]);
 }
 
+/* ---- a free run's header, as an overflow may have left it --------------
+ *
+ * A program that writes past its object, or into an object it freed,
+ * overwrites the header of the free run there.  Before the index follows
+ * or changes a run it takes from the table, it checks the run is sound:
+ * the run starts on a FREE block, its length stays in the heap and its
+ * last block's footer names it, and each list neighbour is a FREE run
+ * that links back (the first of its class is the class head, I3).  A
+ * header that fails poisons the heap: the magic is cleared, so the call
+ * under way stops without following the links and reports
+ * CATENA_ECORRUPT, as every later call does.  O(1). */
+static bool run_sound(const catena_heap_t *h, size_t s)
+{
+    if (s >= h->nblocks || block_state(h, s) != ST_FREE)
+        return false;
+    const struct run_hdr *r = run_at(h, s);
+    size_t len = r->len, p = r->prev, n = r->next;
+    if (len == 0 || len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
+        return false;
+    if (n != CATENA_NIL &&
+        (n >= h->nblocks || block_state(h, n) != ST_FREE ||
+         run_at(h, n)->prev != s))
+        return false;
+    if (p == CATENA_NIL)
+        return h->bins[bin_of(len)] == s;
+    return p < h->nblocks && block_state(h, p) == ST_FREE &&
+           run_at(h, p)->next == s;
+}
+
+/* Is run s sound?  If not, poison the heap (see above). */
+CATENA_ALWAYS_INLINE bool run_ok(catena_heap_t *h, size_t s)
+{
+    if (run_sound(h, s))
+        return true;
+    h->magic = 0;
+    return false;
+}
+
+size_t _catena_run_len(catena_heap_t *h, size_t s)
+{
+    return run_ok(h, s) ? run_at(h, s)->len : 0;
+}
+
 /* Insert and unlink with the class already known. */
 CATENA_ALWAYS_INLINE void insert_in(catena_heap_t *h, size_t s, size_t len,
                                    unsigned b)
@@ -144,12 +187,13 @@ void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
 
 void _catena_run_unlink(catena_heap_t *h, size_t s)
 {
+    if (!run_ok(h, s))
+        return;
     unlink_in(h, s, bin_of(run_at(h, s)->len));
 }
 
 
-CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want,
-                                 bool probe)
+CATENA_ALWAYS_INLINE size_t fit(catena_heap_t *h, size_t want, bool probe)
 {
     if (want < SL_N) { /* an exact class: its first run fits */
         unsigned c = first_from(h, (unsigned)want);
@@ -168,6 +212,8 @@ CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want,
         cidx s = h->bins[b];
         for (int i = 0; i < (int)CATENA_FIT_PROBES && s != CATENA_NIL; i++) {
             CATENA_STEP(h, 1);
+            if (!run_ok(h, s))
+                return CATENA_NIL;
             if (run_at(h, s)->len >= want)
                 return s;
             s = run_at(h, s)->next;
@@ -176,9 +222,10 @@ CATENA_ALWAYS_INLINE size_t fit(const catena_heap_t *h, size_t want,
     return CATENA_NIL;
 }
 
-size_t _catena_run_fit(const catena_heap_t *h, size_t want)
+size_t _catena_run_fit(catena_heap_t *h, size_t want)
 {
-    return fit(h, want, true);
+    size_t s = fit(h, want, true);
+    return s != CATENA_NIL && run_ok(h, s) ? s : CATENA_NIL;
 }
 
 size_t _catena_run_largest(const catena_heap_t *h)
@@ -245,14 +292,16 @@ CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
 size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe)
 {
     size_t s = fit(h, want, probe);
-    if (s != CATENA_NIL)
-        take(h, s, want);
+    if (s == CATENA_NIL || !run_ok(h, s))
+        return CATENA_NIL;
+    take(h, s, want);
     return s;
 }
 
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
 {
-    take(h, s, want);
+    if (run_ok(h, s))
+        take(h, s, want);
 }
 
 /* Remove `want` blocks from the middle of free run s (len > want), leaving
@@ -262,6 +311,8 @@ void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
 size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to)
 {
+    if (!run_ok(h, s))
+        return s;
     size_t len = run_at(h, s)->len, gap = (len - want) / 2;
     if (gap == 0) { /* one spare block: take the front */
         take(h, s, want);
@@ -285,6 +336,8 @@ size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
  * it was the whole run, else TAIL. */
 size_t _catena_run_take_last(catena_heap_t *h, size_t s)
 {
+    if (!run_ok(h, s))
+        return s;
     size_t len = run_at(h, s)->len;
     _catena_run_unlink(h, s);
     if (len > 1)
@@ -298,10 +351,12 @@ size_t _catena_run_take_last(catena_heap_t *h, size_t s)
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
 {
     CATENA_ASSERT(h, s + len <= h->nblocks);
-    RUN_TO_FREE(h, s);
     size_t r = s + len, rl = 0, ls = CATENA_NIL;
-    if (r < h->nblocks && block_state(h, r) == ST_FREE)
+    if (r < h->nblocks && block_state(h, r) == ST_FREE) {
+        if (!run_ok(h, r))
+            return;
         rl = run_at(h, r)->len;
+    }
     if (s > 0) {
         size_t t = s - 1;
         if (block_state(h, t) == ST_FREE) {
@@ -313,7 +368,10 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
             if (f < t && block_state(h, f) == ST_FREE && run_at(h, f)->len == s - f)
                 ls = f;
         }
+        if (ls != CATENA_NIL && !run_ok(h, ls))
+            return;
     }
+    RUN_TO_FREE(h, s);
     if (ls == CATENA_NIL) {
         if (rl) { /* the right neighbour's run now starts at s */
             FREE_TO_TAIL(h, r);
@@ -334,11 +392,13 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
 /* Extents the chaining allocator would use for `want` blocks, taking the
  * heads of the highest classes first; SIZE_MAX if the free runs do not hold
  * `want` blocks.  Read-only, O(extents + classes). */
-size_t _catena_greedy_extents(const catena_heap_t *h, size_t want)
+size_t _catena_greedy_extents(catena_heap_t *h, size_t want)
 {
     size_t k = 0;
     for (unsigned b = h->nbins; b-- > 1;) {
         for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
+            if (!run_ok(h, s))
+                return SIZE_MAX;
             k++;
             if (run_at(h, s)->len >= want)
                 return k;

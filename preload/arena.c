@@ -93,17 +93,31 @@ static struct arena *new_arena(struct slot *s)
     return a;
 }
 
+/* An allocation in arena a.  A refusal with CATENA_ECORRUPT is not a full
+ * arena: lib/ found a free run's header overwritten (an overflow out of the
+ * object before it, or a write after free) and poisoned the heap rather
+ * than follow its links; that is the program's bug, reported like one. */
+static void *alloc_at(struct arena *a, size_t n, unsigned flags)
+{
+    void *p = catena_alloc_flags(a->h, n, flags);
+    if (!p && catena_last_error(a->h) == CATENA_ECORRUPT)
+        shim_fault("malloc", "heap metadata corrupt (a freed object's header "
+                             "was overwritten: an overflow or a write after "
+                             "free) in the arena at", a);
+    return p;
+}
+
 void *alloc_in(struct slot *s, size_t n, unsigned flags)
 {
     void *p = NULL;
     if (s->cur)
-        p = catena_alloc_flags(s->cur->h, n, flags);
+        p = alloc_at(s->cur, n, flags);
     for (struct arena *a = s->first; !p && a; a = a->next)
-        if (a != s->cur && (p = catena_alloc_flags(a->h, n, flags)))
+        if (a != s->cur && (p = alloc_at(a, n, flags)))
             s->cur = a;
     if (!p) {
         struct arena *a = new_arena(s);
-        if (a && (p = catena_alloc_flags(a->h, n, flags)))
+        if (a && (p = alloc_at(a, n, flags)))
             s->cur = a;
     }
     if (p && track)

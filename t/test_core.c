@@ -664,6 +664,37 @@ UNIT_TEST(t_invalid_handles)
     UNIT_EQ(catena_check(h), 0);
 }
 
+/* A free run's header overwritten by the program (an overflow out of the
+ * object before it, a write after free): the next call that would follow
+ * its links reports CATENA_ECORRUPT instead of writing through them, and
+ * the heap stays refused from then on. */
+UNIT_TEST(t_corrupt_free_run)
+{
+    for (int way = 0; way < 3; way++) {
+        catena_heap_t *h = mk(16 * 1024);
+        catena_set_hook(h, hook, NULL);
+        char *a = catena_alloc(h, 2 * BS), *b = catena_alloc(h, 2 * BS);
+        char *c = catena_alloc(h, 2 * BS);
+        UNIT_ASSERT(a && b && c);
+        UNIT_EQ(catena_free(h, b), 0);
+        memset(a + 2 * BS, 0x41, 8); /* 8 bytes past a: b's header */
+        hook_err = 0;
+        if (way == 0) { /* the allocation that would take b's run */
+            UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+        } else if (way == 1) { /* a free that would merge with it */
+            UNIT_EQ(catena_free(h, a), CATENA_ECORRUPT);
+        } else { /* growing a into it */
+            UNIT_ASSERT(catena_realloc(h, a, 3 * BS) == NULL);
+        }
+        UNIT_EQ(catena_last_error(h), CATENA_ECORRUPT);
+        UNIT_EQ(hook_err, CATENA_ECORRUPT);
+        /* refused from then on, and the validator agrees */
+        UNIT_EQ(catena_free(h, c), CATENA_ECORRUPT);
+        UNIT_ASSERT(catena_alloc(h, BS) == NULL);
+        UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    }
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
     UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),
@@ -677,5 +708,6 @@ static const unit_case cases[] = {
     UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
     UNIT_CASE(t_free_ranges),     UNIT_CASE(t_realloc_contig_peak),
     UNIT_CASE(t_realloc_enomem_unchained), UNIT_CASE(t_invalid_handles),
+    UNIT_CASE(t_corrupt_free_run),
 };
 UNIT_MAIN("core", cases)

@@ -25,10 +25,15 @@ expect_abort() {
 over="freed object overwritten (use after free, or an overflow of the object before it)"
 before="heap corrupt (found by CATENA_CHECK before the call)"
 # Corrupt links.  With the caches (the default) every read of a link is
-# checked; without them the links are catena's (lib/), checked only by
-# CATENA_CHECK (doc/preload.md).
+# checked; without them, and past the caches' sizes, the links are
+# catena's free-run headers, which lib/ checks before following them
+# (CATENA_ECORRUPT); CATENA_CHECK finds them earlier, before the call.
+lib="heap metadata corrupt"
 expect_abort overflow "catena: malloc(): $over"
 expect_abort uaf "catena: malloc(): $over"
+expect_abort overflow "$lib" CATENA_TCACHE=0
+expect_abort uaf "$lib" CATENA_TCACHE=0
+expect_abort overflow-big "$lib"
 expect_abort overflow "$before" CATENA_TCACHE=0 CATENA_CHECK=1
 expect_abort uaf "$before" CATENA_TCACHE=0 CATENA_CHECK=1
 # CATENA_CHECK validates the caches too, before the call

@@ -71,6 +71,14 @@ int main(int argc, char **argv)
         free(b);
         memset(a, 'A', malloc_usable_size(a) + 8);
         churn(24);
+    } else if (!strcmp(c, "overflow-big")) {
+        /* the same past the caches' sizes: the free run's header is
+         * catena's (lib/ checks it before following its links) */
+        adjacent(2000, &a, &b);
+        free(b);
+        memset(a, 'A', malloc_usable_size(a) + 8);
+        churn(2000);
+        free(a);
     } else if (!strcmp(c, "uaf")) {
         /* a write after free to the object's first word (zeroing it) */
         a = malloc(24);
