@@ -300,28 +300,17 @@ int catena_free(catena_heap_t *h, void *obj)
     size_t i;
     if (!obj)
         return CATENA_OK;
-    /* The fast path: the handle of a contiguous object in a valid,
-     * unlocked heap.  Anything else is validated and reported below. */
-    if (!bad_heap(h) && !h->gc.lock) {
-        size_t off = (size_t)((uintptr_t)obj - (uintptr_t)h->base);
-        i = off / CATENA_B;
-        if (off % CATENA_B == 0 && i < h->nblocks &&
-            ST_IS_CONTIG(block_state(h, i))) {
-            _catena_run_release(h, i, _catena_run_length(h, i));
-            if (bad_heap(h))
-                return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
-            h->objects--;
-            h->frees++;
-            return CATENA_OK;
-        }
+    /* The common case, an object's handle in a valid, unlocked heap, in
+     * one test; anything else is classified and reported below. */
+    if (bad_heap(h) || h->gc.lock || !is_handle(h, obj, &i)) {
+        int e = _catena_handle(h, obj, "catena_free", &i);
+        if (e)
+            return e;
+        if (locked(h, obj, "catena_free"))
+            return CATENA_ELOCKED;
     }
-    int e = _catena_handle(h, obj, "catena_free", &i);
-    if (e)
-        return e;
-    if (locked(h, obj, "catena_free"))
-        return CATENA_ELOCKED;
     _catena_release_obj(h, i);
-    if (bad_heap(h))
+    if (bad_heap(h)) /* the index found a corrupt free run (index.c) */
         return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
     h->frees++;
     return CATENA_OK;

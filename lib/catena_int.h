@@ -275,6 +275,16 @@ static inline bool bad_heap(const catena_heap_t *h)
 {
     return !h || h->magic != CATENA_MAGIC;
 }
+/* Is p an object's handle (a block start in HEAD state) in valid heap h?
+ * Its block in *i.  One table read: the test every call on an object
+ * starts with; _catena_handle classifies the other pointers. */
+static inline bool is_handle(const catena_heap_t *h, const void *p, size_t *i)
+{
+    size_t off = (size_t)((uintptr_t)p - (uintptr_t)h->base);
+    *i = off / CATENA_B;
+    return off % CATENA_B == 0 && *i < h->nblocks &&
+           ST_IS_HEAD(block_state(h, *i));
+}
 
 /* ---- named state transitions ----------------------------------------- */
 /* Each asserts the state it leaves, so a wrong transition is caught where

@@ -224,8 +224,7 @@ CATENA_ALWAYS_INLINE size_t fit(catena_heap_t *h, size_t want, bool probe)
 
 size_t _catena_run_fit(catena_heap_t *h, size_t want)
 {
-    size_t s = fit(h, want, true);
-    return s != CATENA_NIL && run_ok(h, s) ? s : CATENA_NIL;
+    return fit(h, want, true); /* checked by the take that follows */
 }
 
 size_t _catena_run_largest(const catena_heap_t *h)
@@ -320,7 +319,7 @@ size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
         return s;
     }
     size_t at = s + gap, right = at + want;
-    _catena_run_unlink(h, s);
+    unlink_in(h, s, bin_of(len));
     if (right < s + len) {
         TAIL_TO_FREE(h, right);
         _catena_run_insert(h, right, s + len - right);
@@ -339,7 +338,7 @@ size_t _catena_run_take_last(catena_heap_t *h, size_t s)
     if (!run_ok(h, s))
         return s;
     size_t len = run_at(h, s)->len;
-    _catena_run_unlink(h, s);
+    unlink_in(h, s, bin_of(len));
     if (len > 1)
         _catena_run_insert(h, s, len - 1);
     return s + len - 1;

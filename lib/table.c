@@ -76,15 +76,13 @@ int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
 {
     if (bad_heap(h))
         return _catena_err(h, CATENA_ECORRUPT, p, where);
+    if (is_handle(h, p, out))
+        return CATENA_OK;
     const unsigned char *c = p;
     if (c < h->base || c >= h->base + h->nblocks * CATENA_B)
         return _catena_err(h, CATENA_EFOREIGN, p, where);
     size_t i = block_index(h, p);
     unsigned s = block_state(h, i);
-    if ((size_t)(c - h->base) % CATENA_B == 0 && ST_IS_HEAD(s)) {
-        *out = i;
-        return CATENA_OK;
-    }
     while (s == ST_TAIL && i > 0) /* classify: inside what? */
         s = block_state(h, --i);
     return _catena_err(h, s == ST_FREE ? CATENA_EFREE : CATENA_EINTERIOR, p,
