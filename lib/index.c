@@ -109,16 +109,16 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
  * A program that writes past its object, or into an object it freed,
  * overwrites the header of the free run there.  Before the index follows
  * or changes a run it takes from the table, it checks the run is sound:
- * the run starts on a FREE block, its length stays in the heap and its
- * last block's footer names it, and each list neighbour is a FREE run
+ * its length stays in the heap and its last block's footer names it, and each list neighbour is a FREE run
  * that links back (the first of its class is the class head, I3).  A
  * header that fails poisons the heap: the magic is cleared, so the call
  * under way stops without following the links and reports
- * CATENA_ECORRUPT, as every later call does.  O(1). */
+ * CATENA_ECORRUPT, as every later call does.  O(1).  Block s itself is
+ * FREE already: every caller has it from the table, from a class head
+ * (I3), or from a link this check accepted. */
 static bool run_sound(const catena_heap_t *h, size_t s)
 {
-    if (s >= h->nblocks || block_state(h, s) != ST_FREE)
-        return false;
+    CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_FREE);
     const struct run_hdr *r = run_at(h, s);
     size_t len = r->len, p = r->prev, n = r->next;
     if (len == 0 || len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
