@@ -36,13 +36,11 @@ void *small_alloc(size_t n, unsigned flags)
     void *p = b->head;
     if (p) {
         tc_busy(tc);
-        b->head = tc_next(p, k, "malloc");
-        b->n--;
-        if (__builtin_expect(!b->head, 0))
+        void *next = tc_next(p, k, "malloc");
+        tc_pop(b, p, next, k);
+        if (__builtin_expect(!next, 0))
             b->n = 0; /* the end, or the rest is lost (tc_next) */
         tc_idle(tc);
-        atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
-                              memory_order_relaxed);
         if (flags & CATENA_ZERO)
             memset(p, 0, n);
         return p;
@@ -90,9 +88,7 @@ void small_free(void *p, const char *fn)
         }
         struct tcache *tc;
         if ((unsigned)v - 1u < TC_CLASSES && (tc = tc_get())) {
-            if (!atomic_compare_exchange_strong_explicit(
-                    st, &v, (unsigned char)(v | TC_FREE),
-                    memory_order_relaxed, memory_order_relaxed)) {
+            if (!tc_claim(st, v)) {
                 shim_fault(fn, fault_name(CATENA_EFREE), p); /* a race */
                 return;
             }

@@ -83,6 +83,13 @@ static inline void tc_link(void *p, const void *next)
     *(uintptr_t *)p = (uintptr_t)next ^ tc_mask(p);
 }
 
+/* Is the state byte v that of a cached object of k blocks (k 0: of any
+ * size)? */
+static inline bool tc_state_cached(unsigned v, unsigned k)
+{
+    return (v & (k ? 0xffu : TC_FREE)) == (k | TC_FREE);
+}
+
 /* Is q the start of a cached object (of k blocks; k 0: of any size)?
  * Block-aligned, in an arena (its bit: so its header and state bytes are
  * mapped), and its state byte says so.  Three loads: the bit, the arena's
@@ -91,13 +98,31 @@ static inline bool tc_cached(uintptr_t q, unsigned k)
 {
     if (q & (TC_B - 1) || !arena_bit(q))
         return false;
-    unsigned v = atomic_load_explicit(state_of(arena_at((void *)q),
-                                               (void *)q),
-                                      memory_order_relaxed);
-    /* k 0: only the TC_FREE bit must match */
-    return (v & (k ? 0xffu : TC_FREE)) == (k | TC_FREE);
+    return tc_state_cached(
+        atomic_load_explicit(state_of(arena_at((void *)q), (void *)q),
+                             memory_order_relaxed),
+        k);
 }
 
+/* The decoded link out of cached object p: the next object's address,
+ * or 0 at the end of the list. */
+static inline uintptr_t tc_link_of(const void *p)
+{
+    return *(const uintptr_t *)p ^ tc_mask(p);
+}
+
+/* Does link q (not 0) out of cached object p lead to a cached object of
+ * k blocks?  A link into p's own arena, the common case, skips the arena
+ * bit: that arena is known to be mapped. */
+static inline bool tc_link_ok(const void *p, uintptr_t q, unsigned k)
+{
+    struct arena *a = arena_at(p);
+    if (q & (TC_B - 1) || arena_at((void *)q) != a)
+        return tc_cached(q, k);
+    return tc_state_cached(
+        atomic_load_explicit(state_of(a, (void *)q), memory_order_relaxed),
+        k);
+}
 
 /* The object after cached object p in a list of k-block objects (k 0:
  * mixed sizes), NULL at its end.  A link that does not lead to a cached
@@ -105,11 +130,46 @@ static inline bool tc_cached(uintptr_t q, unsigned k)
  * at p; the objects after it are leaked). */
 static inline void *tc_next(const void *p, unsigned k, const char *fn)
 {
-    uintptr_t q = *(const uintptr_t *)p ^ tc_mask(p);
-    if (__builtin_expect(!q || tc_cached(q, k), 1))
+    uintptr_t q = tc_link_of(p);
+    if (__builtin_expect(!q || tc_link_ok(p, q, k), 1))
         return (void *)q;
     shim_fault(fn, tc_overwritten, p);
     return NULL;
+}
+
+/* The list operations both hit paths share.  Stores need no lock: only
+ * the owner changes its lists.  They are ordered so that a fork that
+ * snapshots this thread between any two of them leaves its lists walkable
+ * by the child's flush (tcache.c, tcache_child_fork): popping, the head
+ * moves on (a release store, after the link was read and checked) before
+ * the object's state byte says "live", so the child sees p either still
+ * listed or leaked, never listed and live; pushing, the link is written
+ * before the head names p. */
+static inline void tc_pop(struct tc_bin *b, void *p, void *next, unsigned k)
+{
+    __atomic_store_n(&b->head, next, __ATOMIC_RELEASE);
+    b->n--;
+    atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
+                          memory_order_relaxed);
+}
+
+static inline void tc_push(struct tc_bin *b, void *p)
+{
+    tc_link(p, b->head);
+    __atomic_store_n(&b->head, p, __ATOMIC_RELEASE);
+    b->n++;
+}
+
+/* Claim live cached-size object p (state byte *st == v, 1..TC_CLASSES)
+ * for the cache: v -> v | TC_FREE by compare-and-swap, not a plain store:
+ * another thread may free the same pointer at the same moment (a double
+ * free racing itself), and exactly one of them must win; the loser sees
+ * TC_FREE and reports the double free. */
+static inline bool tc_claim(_Atomic unsigned char *st, unsigned char v)
+{
+    return atomic_compare_exchange_strong_explicit(
+        st, &v, (unsigned char)(v | TC_FREE), memory_order_relaxed,
+        memory_order_relaxed);
 }
 
 /* A cache is a mapping of its own (shim_map): a heap for the shim's own
@@ -127,9 +187,8 @@ static inline void tc_put(struct tcache *tc, void *p, unsigned k)
     struct tc_bin *b = &tc->bin[k - 1];
     void *cut = NULL;
     tc_busy(tc);
-    tc_link(p, b->head);
-    b->head = p;
-    if (++b->n > b->max)
+    tc_push(b, p);
+    if (b->n > b->max)
         cut = bin_cut(b, k, b->max / 2, "free");
     tc_idle(tc);
     if (cut)
@@ -152,14 +211,7 @@ static inline struct tcache *tc_hot(void)
 }
 
 /* A cached object for malloc(n), or NULL: not handled here (the caller
- * takes the full path, which also reports a bad link).
- *
- * The stores need no lock: only the owner changes its lists.  They are
- * ordered so that a fork that snapshots this thread between any two of
- * them leaves its lists walkable by the child's flush (tcache.c,
- * tcache_child_fork): the head moves on (a release store, after the link
- * was read and checked) before the object's state byte says "live", so
- * the child sees p either still listed or leaked, never listed and live. */
+ * takes the full path, which also reports a bad link). */
 static inline __attribute__((always_inline)) void *tc_alloc_hit(size_t n)
 {
     size_t i = (n - 1) >> TC_BSHIFT; /* n 0: huge, not handled */
@@ -170,36 +222,17 @@ static inline __attribute__((always_inline)) void *tc_alloc_hit(size_t n)
     void *p = b->head;
     if (!p)
         return NULL;
-    uintptr_t q = *(const uintptr_t *)p ^ tc_mask(p);
-    struct arena *a = arena_at(p);
     unsigned k = (unsigned)i + 1;
-    /* The link's check (tc_cached); a link into p's own arena, the common
-     * case, skips the arena bit: p's arena is known. */
-    if (q && __builtin_expect(
-                 q & (TC_B - 1) || arena_at((void *)q) != a
-                     ? !tc_cached(q, k)
-                     : atomic_load_explicit(state_of(a, (void *)q),
-                                            memory_order_relaxed) !=
-                           (k | TC_FREE),
-                 0))
+    uintptr_t q = tc_link_of(p);
+    if (q && __builtin_expect(!tc_link_ok(p, q, k), 0))
         return NULL;
-    __atomic_store_n(&b->head, (void *)q, __ATOMIC_RELEASE);
-    b->n--;
-    atomic_store_explicit(state_of(a, p), (unsigned char)k,
-                          memory_order_relaxed);
+    tc_pop(b, p, (void *)q, k);
     return p;
 }
 
 /* Put p, which free was given, in this thread's cache; false: not
  * handled (not a live cacheable object -- the full path diagnoses a
- * double free or a bad pointer --, a full list, no cache).
- *
- * The state byte moves k -> k | TC_FREE by compare-and-swap, not a plain
- * store: another thread may free the same pointer at the same moment (a
- * double free racing itself), and exactly one of them must win; the loser
- * takes the full path, which sees TC_FREE and reports it.  The link is
- * written before the head names p (a release store), so the list is
- * walkable at every instant (fork, above). */
+ * double free or a bad pointer --, a full list, a lost race, no cache). */
 static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
 {
     struct tcache *tc = tc_hot();
@@ -210,14 +243,9 @@ static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
     if ((unsigned)v - 1u >= TC_CLASSES)
         return false;
     struct tc_bin *b = &tc->bin[v - 1];
-    if (b->n >= b->max ||
-        !atomic_compare_exchange_strong_explicit(
-            st, &v, (unsigned char)(v | TC_FREE), memory_order_relaxed,
-            memory_order_relaxed))
+    if (b->n >= b->max || !tc_claim(st, v))
         return false;
-    tc_link(p, b->head);
-    __atomic_store_n(&b->head, p, __ATOMIC_RELEASE);
-    b->n++;
+    tc_push(b, p);
     return true;
 }
 
