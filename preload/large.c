@@ -39,6 +39,7 @@ static shim_lock_t lock;
 static size_t cap_pages;      /* CATENA_ARENA in pages; SIZE_MAX: none */
 static size_t used, peak;     /* pages of live objects */
 static size_t moves;          /* reallocs that moved pages (mremap) */
+static uint64_t move_seq;     /* marks an entry whose pages may move */
 static struct shim_amap objs; /* address -> pages (a) */
 static atomic_size_t live_at_enomem;
 atomic_size_t shim_enomem_count SHIM_HIDDEN;
@@ -214,21 +215,29 @@ void *large_realloc(void *p, size_t n, bool *found)
         return p;
     }
     bool ok = take_pages(np - old);
+    /* While the lock is dropped the pages may leave v, and another
+     * thread's mmap may then get v and record its own object there (the
+     * same key): mark this entry, and below drop only an entry that still
+     * carries the mark. */
+    uint64_t mark = ++move_seq;
+    me->b = mark;
     shim_unlock(&lock);
     if (!ok)
         return NULL;
     unsigned char *w = grow_mapping(v, old * shim_page, np * shim_page);
     shim_lock(&lock);
+    struct shim_map_ent *e = amap_get(&objs, (uintptr_t)v);
+    bool mine = e && e->b == mark;
     if (!w) {
         used -= np - old;
         note_enomem_locked();
     } else if (w == v) {
-        amap_get(&objs, (uintptr_t)v)->a = np;
+        e->a = np; /* still mapped at v: nobody else can have v */
     } else {
-        /* del then put: the put reuses the freed entry's room, so it
-         * does not need to grow the map and cannot fail */
-        amap_del(&objs, (uintptr_t)v, NULL, NULL);
-        amap_put(&objs, (uintptr_t)w, np, 0);
+        if (mine)
+            amap_del(&objs, (uintptr_t)v, NULL, NULL);
+        if (!amap_put(&objs, (uintptr_t)w, np, 0))
+            shim_die("realloc: no memory to record a moved large object");
         moves++;
     }
     shim_unlock(&lock);
