@@ -70,6 +70,14 @@ static const bool catena_debug = CATENA_DEBUG;
 #define CATENA_ALWAYS_INLINE static inline
 #endif
 
+/* A helper of the fast paths: inline where CATENA_FAST_PATHS (default 1)
+ * asks for speed, one out-of-line copy where a small build asks for size. */
+#if CATENA_FAST_PATHS
+#define CATENA_FAST_INLINE CATENA_ALWAYS_INLINE
+#else
+#define CATENA_FAST_INLINE static
+#endif
+
 /* The block size as a size_t, for arithmetic without conversions. */
 #define CATENA_B ((size_t)CATENA_BLOCK_SIZE)
 
