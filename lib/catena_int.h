@@ -70,6 +70,14 @@ static const bool catena_debug = CATENA_DEBUG;
 #define CATENA_ALWAYS_INLINE static inline
 #endif
 
+/* A helper of the fast paths: inline where CATENA_FAST_PATHS (default 1)
+ * asks for speed, one out-of-line copy where a small build asks for size. */
+#if CATENA_FAST_PATHS
+#define CATENA_FAST_INLINE CATENA_ALWAYS_INLINE
+#else
+#define CATENA_FAST_INLINE static
+#endif
+
 /* The block size as a size_t, for arithmetic without conversions. */
 #define CATENA_B ((size_t)CATENA_BLOCK_SIZE)
 
@@ -301,10 +309,24 @@ static inline bool is_handle(const catena_heap_t *h, const void *p, size_t *i)
 #define TRANSITION(h, i, from_ok, to) \
     do { CATENA_ASSERT(h, from_ok); table_put((h)->table, (i), (to)); } while (0)
 
-#define FREE_TO_HEAD(h, i, s)  TRANSITION(h, i, block_state(h, i) == ST_FREE, s)
-#define FREE_TO_TAIL(h, i)     TRANSITION(h, i, block_state(h, i) == ST_FREE, ST_TAIL)
-#define TAIL_TO_HEAD(h, i, s)  TRANSITION(h, i, block_state(h, i) == ST_TAIL, s)
-#define TAIL_TO_FREE(h, i)     TRANSITION(h, i, block_state(h, i) == ST_TAIL, ST_FREE)
+/* From a known state (FREE or TAIL) the nibble changes by from ^ to: one
+ * read-modify-write with no mask, where every split and merge does two. */
+#if CATENA_FAST_PATHS
+static inline void table_flip(unsigned char *t, size_t i, unsigned x)
+{
+    t[i >> 1] = (unsigned char)(t[i >> 1] ^ (x << ((i & 1) * 4)));
+}
+#define KNOWN_TRANSITION(h, i, from, to) \
+    do { CATENA_ASSERT(h, block_state(h, i) == (from)); \
+         table_flip((h)->table, (i), (unsigned)(from) ^ (unsigned)(to)); } while (0)
+#else
+#define KNOWN_TRANSITION(h, i, from, to) \
+    TRANSITION(h, i, block_state(h, i) == (from), to)
+#endif
+#define FREE_TO_HEAD(h, i, s)  KNOWN_TRANSITION(h, i, ST_FREE, s)
+#define FREE_TO_TAIL(h, i)     KNOWN_TRANSITION(h, i, ST_FREE, ST_TAIL)
+#define TAIL_TO_HEAD(h, i, s)  KNOWN_TRANSITION(h, i, ST_TAIL, s)
+#define TAIL_TO_FREE(h, i)     KNOWN_TRANSITION(h, i, ST_TAIL, ST_FREE)
 #define HEAD_TO_FREE(h, i)     TRANSITION(h, i, block_state(h, i) >= ST_EXT, ST_FREE)
 #define HEAD_TO_TAIL(h, i)     TRANSITION(h, i, block_state(h, i) >= ST_EXT, ST_TAIL)
 #define HEAD_TO_EXT(h, i)      TRANSITION(h, i, ST_IS_CONTIG(block_state(h, i)), ST_EXT)

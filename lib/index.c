@@ -116,7 +116,7 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
  * CATENA_ECORRUPT, as every later call does.  O(1).  Block s itself is
  * FREE already: every caller has it from the table, from a class head
  * (I3), or from a link this check accepted. */
-static bool run_sound(const catena_heap_t *h, size_t s)
+CATENA_ALWAYS_INLINE bool run_sound_in(const catena_heap_t *h, size_t s)
 {
     CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_FREE);
     const struct run_hdr *r = run_at(h, s);
@@ -133,6 +133,13 @@ static bool run_sound(const catena_heap_t *h, size_t s)
            run_at(h, p)->next == s;
 }
 
+/* The check itself, out of line for the rarer paths and, in the fast
+ * paths' build, inline where every free asks (_catena_run_release). */
+static bool run_sound(const catena_heap_t *h, size_t s)
+{
+    return run_sound_in(h, s);
+}
+
 /* Is run s sound?  If not, poison the heap (see above). */
 CATENA_ALWAYS_INLINE bool run_ok(catena_heap_t *h, size_t s)
 {
@@ -141,6 +148,18 @@ CATENA_ALWAYS_INLINE bool run_ok(catena_heap_t *h, size_t s)
     h->magic = 0;
     return false;
 }
+
+#if CATENA_FAST_PATHS
+CATENA_ALWAYS_INLINE bool run_ok_hot(catena_heap_t *h, size_t s)
+{
+    if (run_sound_in(h, s))
+        return true;
+    h->magic = 0;
+    return false;
+}
+#else
+#define run_ok_hot run_ok
+#endif
 
 size_t _catena_run_len(catena_heap_t *h, size_t s)
 {
@@ -193,21 +212,26 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
 }
 
 
+/* The lowest class whose every run holds `want` blocks. */
+CATENA_ALWAYS_INLINE unsigned fit_class(size_t want)
+{
+    if (want < SL_N) /* an exact class */
+        return (unsigned)want;
+    unsigned b = bin_of_long(want);
+    return bin_min(b) == want ? b : b + 1;
+}
+
 CATENA_ALWAYS_INLINE size_t fit(catena_heap_t *h, size_t want, bool probe)
 {
-    if (want < SL_N) { /* an exact class: its first run fits */
-        unsigned c = first_from(h, (unsigned)want);
-        return c == MAX_BINS ? CATENA_NIL : h->bins[c];
-    }
-    unsigned b = bin_of(want);
+    unsigned up = fit_class(want);
+    unsigned c = first_from(h, up);
+    if (c != MAX_BINS)
+        return h->bins[c];
     /* Only the class containing `want` might hold a long enough run when
      * want is not its smallest length: examine a bounded number of its
      * runs (CATENA_FIT_PROBES, each one CATENA_STEP), so allocation never
      * scans. */
-    unsigned up = bin_min(b) == want ? b : b + 1;
-    unsigned c = first_from(h, up);
-    if (c != MAX_BINS)
-        return h->bins[c];
+    unsigned b = bin_of(want);
     if (probe && up != b && b < h->nbins) {
         cidx s = h->bins[b];
         for (int i = 0; i < (int)CATENA_FIT_PROBES && s != CATENA_NIL; i++) {
@@ -283,6 +307,63 @@ CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
     }
 }
 
+#if CATENA_FAST_PATHS
+/* run_sound for s, the head of class b (so prev is NIL): the same
+ * checks, with the class known. */
+CATENA_ALWAYS_INLINE bool head_sound(const catena_heap_t *h, size_t s,
+                                     unsigned b)
+{
+    const struct run_hdr *r = run_at(h, s);
+    size_t len = r->len, n = r->next;
+    if (r->prev != CATENA_NIL || bin_of(len) != b ||
+        len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
+        return false;
+    return n == CATENA_NIL || (n < h->nblocks &&
+                               block_state(h, n) == ST_FREE &&
+                               run_at(h, n)->prev == s);
+}
+
+/* take() for s, the sound head of class b: the rest keeps s's place when
+ * it stays in class b, else s is popped and the rest heads its class (the
+ * order unlink and insert give). */
+CATENA_ALWAYS_INLINE void take_head(catena_heap_t *h, size_t s, unsigned b,
+                                    size_t want)
+{
+    struct run_hdr *r = run_at(h, s);
+    size_t len = r->len, next = r->next;
+    CATENA_ASSERT(h, want && want <= len && h->bins[b] == s);
+    h->free_blocks -= want;
+    if (len > want) {
+        size_t to = s + want, rest = len - want;
+        unsigned b2 = bin_of(rest);
+        struct run_hdr *t = run_at(h, to);
+        TAIL_TO_FREE(h, to);
+        t->len = (cidx)rest;
+        t->prev = CATENA_NIL;
+        *footer_at(h, to + rest - 1) = (cidx)to;
+        if (b2 == b) {
+            t->next = (cidx)next;
+            if (next != CATENA_NIL)
+                run_at(h, next)->prev = (cidx)to;
+            h->bins[b] = (cidx)to;
+            return;
+        }
+        t->next = h->bins[b2];
+        if (t->next != CATENA_NIL)
+            run_at(h, t->next)->prev = (cidx)to;
+        h->bins[b2] = (cidx)to;
+        bit_set(h, b2);
+        h->free_runs++;
+    }
+    h->bins[b] = (cidx)next;
+    if (next != CATENA_NIL)
+        run_at(h, next)->prev = CATENA_NIL;
+    else
+        bit_clear(h, b);
+    h->free_runs--;
+}
+#endif
+
 /* Take `want` blocks from the front of a run that fits them (the run
  * _catena_run_fit chooses, when `probe`; without it, only a run of a class
  * whose every run fits: the fast path leaves the probes to the slow one,
@@ -290,6 +371,23 @@ CATENA_ALWAYS_INLINE void take(catena_heap_t *h, size_t s, size_t want)
  * its new state.  One call, O(1). */
 size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe)
 {
+#if CATENA_FAST_PATHS
+    /* The usual case, a class whose every run fits: its head, checked
+     * and split knowing its class.  The same run and list order as the
+     * general path below, which then only handles the probes. */
+    unsigned c = first_from(h, fit_class(want));
+    if (c != MAX_BINS) {
+        size_t s = h->bins[c];
+        if (!head_sound(h, s, c)) {
+            h->magic = 0;
+            return CATENA_NIL;
+        }
+        take_head(h, s, c, want);
+        return s;
+    }
+    if (!probe)
+        return CATENA_NIL;
+#endif
     size_t s = fit(h, want, probe);
     if (s == CATENA_NIL || !run_ok(h, s))
         return CATENA_NIL;
@@ -352,7 +450,7 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
     CATENA_ASSERT(h, s + len <= h->nblocks);
     size_t r = s + len, rl = 0, ls = CATENA_NIL;
     if (r < h->nblocks && block_state(h, r) == ST_FREE) {
-        if (!run_ok(h, r))
+        if (!run_ok_hot(h, r))
             return;
         rl = run_at(h, r)->len;
     }
@@ -367,7 +465,7 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
             if (f < t && block_state(h, f) == ST_FREE && run_at(h, f)->len == s - f)
                 ls = f;
         }
-        if (ls != CATENA_NIL && !run_ok(h, ls))
+        if (ls != CATENA_NIL && !run_ok_hot(h, ls))
             return;
     }
     RUN_TO_FREE(h, s);

@@ -695,7 +695,53 @@ UNIT_TEST(t_corrupt_free_run)
     }
 }
 
+/* One field of a free run's header overwritten with a value that stays
+ * inside the heap (so only the header check can tell): the allocation
+ * that takes the run as its class's first and the free that merges with
+ * it from either side report CATENA_ECORRUPT before writing through it.  Fields in
+ * order: next, prev, len (lib/catena_int.h, struct run_hdr). */
+#if CATENA_INDEX_BITS == 32
+typedef uint32_t hdr_word;
+#else
+typedef uint16_t hdr_word;
+#endif
+UNIT_TEST(t_corrupt_free_run_fields)
+{
+    for (int field = 0; field < 3; field++) {
+        for (int way = 0; way < 3; way++) {
+            catena_heap_t *h = mk(16 * 1024);
+            catena_set_hook(h, hook, NULL);
+            char *a = catena_alloc(h, 16 * BS), *b = catena_alloc(h, 16 * BS);
+            char *c = catena_alloc(h, 16 * BS), *d = catena_alloc(h, 16 * BS);
+            UNIT_ASSERT(a && b && c && d);
+            UNIT_EQ(catena_free(h, b), 0); /* alone in its class */
+            hdr_word *w = (hdr_word *)(void *)b;
+            /* next: another block's start; prev: the run before;
+             * len: one block longer, in the same class (16-17 blocks),
+             * so only the footer shows it */
+            w[field] = (hdr_word)(field == 2 ? w[2] + 1 : 1);
+            hook_err = 0;
+            if (way == 0)
+                UNIT_ASSERT(catena_alloc(h, 16 * BS) == NULL);
+            else if (way == 1) /* b is the right neighbour */
+                UNIT_EQ(catena_free(h, a), CATENA_ECORRUPT);
+            else /* the left one, found by its footer (which a wrong len
+                    moves: then c is not merged, and only the validator
+                    sees the two adjacent free runs) */
+                UNIT_EQ(catena_free(h, c), field == 2 ? 0 : CATENA_ECORRUPT);
+            if (way == 2 && field == 2) {
+                UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+                continue;
+            }
+            UNIT_EQ(catena_last_error(h), CATENA_ECORRUPT);
+            UNIT_EQ(hook_err, CATENA_ECORRUPT);
+            UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+        }
+    }
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(t_corrupt_free_run_fields),
     UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
     UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),
     UNIT_CASE(t_alloc_bad),       UNIT_CASE(t_flags),
