@@ -230,15 +230,24 @@ static inline __attribute__((always_inline)) void *tc_alloc_hit(size_t n)
     return p;
 }
 
+/* The state byte of p if p may start an object of the cached path
+ * (block-aligned, in an arena), else NULL. */
+static inline _Atomic unsigned char *tc_state_at(const void *p)
+{
+    if ((uintptr_t)p & (TC_B - 1) || !arena_bit((uintptr_t)p))
+        return NULL;
+    return state_of(arena_at(p), p);
+}
+
 /* Put p, which free was given, in this thread's cache; false: not
  * handled (not a live cacheable object -- the full path diagnoses a
  * double free or a bad pointer --, a full list, a lost race, no cache). */
 static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
 {
     struct tcache *tc = tc_hot();
-    if (!tc || (uintptr_t)p & (TC_B - 1) || !arena_bit((uintptr_t)p))
+    _Atomic unsigned char *st;
+    if (!tc || !(st = tc_state_at(p)))
         return false;
-    _Atomic unsigned char *st = state_of(arena_at(p), p);
     unsigned char v = atomic_load_explicit(st, memory_order_relaxed);
     if ((unsigned)v - 1u >= TC_CLASSES)
         return false;
@@ -247,6 +256,20 @@ static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
         return false;
     tc_push(b, p);
     return true;
+}
+
+/* realloc's hit path: the size in blocks of p when p is a live object
+ * of the cached path (state byte 1..TC_CLASSES) and the caches may be
+ * used here (tc_hot), else 0.  Only a hint: a realloc racing a free of
+ * the same pointer is the program's double free, which the cached free
+ * that follows (tc_claim) still reports. */
+static inline unsigned tc_live_blocks(const void *p)
+{
+    _Atomic unsigned char *st;
+    if (!tc_hot() || !(st = tc_state_at(p)))
+        return 0;
+    unsigned v = atomic_load_explicit(st, memory_order_relaxed);
+    return v - 1u < TC_CLASSES ? v : 0;
 }
 
 #endif
