@@ -24,6 +24,7 @@
 #define TC_BIN_BYTES (32 * 1024) /* bound of one list, in bytes... */
 #define TC_BIN_MIN 16           /* ...but at least this many objects */
 #define TC_BIN_MAX 256          /* ...and at most this many */
+#define DEPOT_BYTES (256 * 1024) /* bound of one slot's depots */
 
 struct tc_bin {
     void *head;
@@ -47,7 +48,9 @@ SHIM_HIDDEN extern const char tc_overwritten[];
 /* ---- tcache.c: the slow paths ------------------------------------------ */
 SHIM_HIDDEN struct tcache *tc_get_slow(void);
 SHIM_HIDDEN void *tc_refill(struct tcache *tc, unsigned k, unsigned flags);
-SHIM_HIDDEN void flush_list(void *list, const char *fn);
+SHIM_HIDDEN void flush_list(void *list, bool keep, const char *fn);
+/* Every depot's objects back to catena (out of memory, exit report). */
+SHIM_HIDDEN void tc_depots_flush(void);
 SHIM_HIDDEN void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep,
                          const char *fn);
 SHIM_HIDDEN void tc_flush_all(struct tcache *tc, const char *fn);
@@ -192,7 +195,7 @@ static inline void tc_put(struct tcache *tc, void *p, unsigned k)
         cut = bin_cut(b, k, b->max / 2, "free");
     tc_idle(tc);
     if (cut)
-        flush_list(cut, "free");
+        flush_list(cut, true, "free");
 }
 
 /* ---- malloc.c's hit path ------------------------------------------------ */
