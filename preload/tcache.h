@@ -24,7 +24,7 @@
 #define TC_BIN_BYTES (32 * 1024) /* bound of one list, in bytes... */
 #define TC_BIN_MIN 16           /* ...but at least this many objects */
 #define TC_BIN_MAX 256          /* ...and at most this many */
-#define DEPOT_BYTES (128 * 1024) /* bound of one slot's depots */
+#define DEPOT_BYTES (64 * 1024) /* bound of one slot's depots */
 
 struct tc_bin {
     void *head;
