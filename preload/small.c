@@ -48,6 +48,7 @@ void *small_alloc(size_t n, unsigned flags)
     p = tc_refill(tc, k, flags);
     if (!p) { /* out of memory: give back what this thread holds, retry */
         tc_flush_all(tc, "malloc");
+        tc_depots_flush();
         p = small_alloc_raw(n, flags);
     }
     return p;

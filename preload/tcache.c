@@ -10,6 +10,21 @@
  * Cached objects stay allocated in catena's view (their state bytes:
  * arena.h).
  *
+ * Depots: what a list that overflows gives back does not go to catena
+ * one object at a time (a lock-held catena_free each, ~250 instructions)
+ * but, while there is room, into the depot of the object's slot and size:
+ * a list like a thread's, under the slot's lock, whose objects stay
+ * cached (state k | TC_FREE).  A refill takes up to half a list from its
+ * slot's depot before it asks catena: a producer/consumer pair (every
+ * free another thread's) then moves objects in batches, a few
+ * instructions each.  A depot holds at most one list's bound (tc_max)
+ * of objects, and a slot's depots together at most DEPOT_BYTES of them:
+ * that much RSS per slot in use at most, memory catena cannot reuse
+ * for another size meanwhile.  Thread exit, fork and the exit report
+ * give caches back to
+ * catena directly, and an allocation that finds no memory empties every
+ * depot first (small.c).
+ *
  * A cached object is linked through its first word, which a bug in the
  * program (a write after free, an overflow of the object before it) may
  * overwrite.  So links are stored masked with a per-process secret and
@@ -40,11 +55,36 @@ const char tc_overwritten[] =
     "freed object overwritten (use after free, or an overflow of the "
     "object before it)";
 
+/* The bound of a list of k-block objects (index k - 1): TC_BIN_BYTES of
+ * them, clamped to TC_BIN_MIN..TC_BIN_MAX.  Set with the pthread key,
+ * before any thread has a cache. */
+static uint32_t tc_max[TC_CLASSES];
+/* The depots (slot, size): each under its slot's lock, as is the
+ * count of the blocks in a slot's depots. */
+static struct tc_bin depot[NSLOTS][TC_CLASSES];
+static uint32_t depot_blocks[NSLOTS];
+
 static void tc_del(struct tcache *tc) { shim_unmap(tc, sizeof *tc); }
 
-/* Give a detached list of cached objects back to catena, taking each
- * owning slot's lock once per run of objects from the same slot. */
-void flush_list(void *list, const char *fn)
+/* Keep cached object p of arena a in its slot's depot (the slot's lock
+ * held); false: that depot is full. */
+static bool depot_put(struct arena *a, void *p)
+{
+    unsigned k = atomic_load_explicit(state_of(a, p), memory_order_relaxed) &
+                 (unsigned)~TC_FREE;
+    struct tc_bin *d = &depot[a->slot][k - 1];
+    if (d->n >= tc_max[k - 1] ||
+        depot_blocks[a->slot] + k > (DEPOT_BYTES >> TC_BSHIFT))
+        return false;
+    depot_blocks[a->slot] += k;
+    tc_push(d, p);
+    return true;
+}
+
+/* Give a detached list of cached objects back, taking each owning slot's
+ * lock once per run of objects from the same slot: to the slot's depot
+ * while it has room if `keep`, else to catena. */
+void flush_list(void *list, bool keep, const char *fn)
 {
     struct slot *held = NULL;
     while (list) {
@@ -58,10 +98,29 @@ void flush_list(void *list, const char *fn)
             shim_lock(&s->lock);
             held = s;
         }
-        give_back(s, a, p);
+        if (!keep || !depot_put(a, p))
+            give_back(s, a, p);
     }
     if (held)
         shim_unlock(&held->lock);
+}
+
+void tc_depots_flush(void)
+{
+    for (unsigned i = 0; i < NSLOTS; i++) {
+        struct slot *s = &slots[i];
+        shim_lock(&s->lock);
+        for (unsigned k = 1; k <= TC_CLASSES; k++) {
+            void *l = bin_cut(&depot[i][k - 1], k, 0, "malloc");
+            depot_blocks[i] = 0;
+            while (l) {
+                void *p = l;
+                l = tc_next(p, k, "malloc");
+                give_back(s, arena_at(p), p);
+            }
+        }
+        shim_unlock(&s->lock);
+    }
 }
 
 /* Detach the newest objects of bin b (of k-block objects) until it holds
@@ -94,7 +153,7 @@ void tc_flush_all(struct tcache *tc, const char *fn)
         }
     }
     tc_idle(tc);
-    flush_list(all, fn);
+    flush_list(all, false, fn);
 }
 
 static void reg_unlink(struct tcache *tc)
@@ -129,10 +188,17 @@ struct tcache *tc_get_slow(void)
     my_tc = TC_DEAD; /* anything below that allocates: the locked path */
     if (atomic_load(&tc_key_state) == 0) {
         shim_lock(&tc_key_lock);
-        if (atomic_load(&tc_key_state) == 0)
+        if (atomic_load(&tc_key_state) == 0) {
+            for (unsigned i = 0; i < TC_CLASSES; i++) {
+                size_t m = TC_BIN_BYTES / ((i + 1) * bsize);
+                tc_max[i] = m < TC_BIN_MIN   ? TC_BIN_MIN
+                            : m > TC_BIN_MAX ? TC_BIN_MAX
+                                             : (uint32_t)m;
+            }
             atomic_store(&tc_key_state,
                          pthread_key_create(&tc_key, tc_destroy) == 0 ? 1
                                                                         : 2);
+        }
         shim_unlock(&tc_key_lock);
     }
     if (atomic_load(&tc_key_state) != 1)
@@ -141,12 +207,8 @@ struct tcache *tc_get_slow(void)
     if (!tc)
         return NULL;
     memset(tc, 0, sizeof *tc);
-    for (unsigned i = 0; i < TC_CLASSES; i++) {
-        size_t m = TC_BIN_BYTES / ((i + 1) * bsize);
-        tc->bin[i].max = m < TC_BIN_MIN ? TC_BIN_MIN
-                         : m > TC_BIN_MAX ? TC_BIN_MAX
-                                          : (uint32_t)m;
-    }
+    for (unsigned i = 0; i < TC_CLASSES; i++)
+        tc->bin[i].max = tc_max[i];
     /* the least used slot: threads that come and go do not keep opening
      * arenas in new slots */
     unsigned best = 0, bn = UINT32_MAX;
@@ -173,8 +235,37 @@ struct tcache *tc_get_slow(void)
     return tc;
 }
 
-/* A miss: k-block objects from catena, one returned, up to TC_REFILL - 1
- * more into the cache. */
+/* A miss with objects in the slot's depot (its lock held): one returned
+ * (live), up to half a list more moved into the cache, all under the
+ * lock (a fork never sees them in neither place). */
+static void *refill_depot(struct tcache *tc, struct tc_bin *d, unsigned k,
+                          unsigned flags)
+{
+    struct tc_bin *b = &tc->bin[k - 1];
+    uint32_t want = b->max / 2 + 1;
+    uint32_t n0 = d->n;
+    void *l = bin_cut(d, k, n0 > want ? n0 - want : 0, "malloc");
+    depot_blocks[tc->slot] -= (n0 - d->n) * k; /* a cut list: all of it */
+    if (!l)
+        return NULL;
+    void *p = l;
+    l = tc_next(p, k, "malloc");
+    atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
+                          memory_order_relaxed);
+    tc_busy(tc);
+    while (l) {
+        void *q = l;
+        l = tc_next(q, k, "malloc");
+        tc_push(b, q);
+    }
+    tc_idle(tc);
+    if (flags & CATENA_ZERO)
+        memset(p, 0, (size_t)k << bshift);
+    return p;
+}
+
+/* A miss: k-block objects from the slot's depot, else from catena, one
+ * returned, up to TC_REFILL - 1 more into the cache. */
 void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
 {
     struct slot *s = &slots[tc->slot];
@@ -182,7 +273,13 @@ void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
     void *extra[TC_REFILL];
     unsigned ne = 0;
     shim_lock(&s->lock);
-    void *p = alloc_in(s, n, flags);
+    struct tc_bin *d = &depot[tc->slot][k - 1];
+    void *p = d->n ? refill_depot(tc, d, k, flags) : NULL;
+    if (p) {
+        shim_unlock(&s->lock);
+        return p;
+    }
+    p = alloc_in(s, n, flags);
     if (p && block_aligned(p)) {
         atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
                               memory_order_relaxed);
@@ -224,6 +321,8 @@ void tcache_flush_mine(void)
     struct tcache *tc = my_tc;
     if (tc && tc != TC_DEAD)
         tc_flush_all(tc, "free");
+    if (tc_on)
+        tc_depots_flush();
 }
 
 void tcache_prepare_fork(void)
@@ -294,5 +393,16 @@ void tc_check(const char *fn, const char *when)
             }
         }
     shim_unlock(&reg_lock);
+    for (unsigned i = 0; i < NSLOTS; i++) {
+        shim_lock(&slots[i].lock);
+        for (unsigned k = 1; k <= TC_CLASSES; k++) {
+            const void *at = &depot[i][k - 1];
+            if (!bin_ok(&depot[i][k - 1], k, &at)) {
+                shim_unlock(&slots[i].lock);
+                shim_corrupt(fn, when, tc_overwritten, at);
+            }
+        }
+        shim_unlock(&slots[i].lock);
+    }
 }
 

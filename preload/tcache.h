@@ -24,6 +24,7 @@
 #define TC_BIN_BYTES (32 * 1024) /* bound of one list, in bytes... */
 #define TC_BIN_MIN 16           /* ...but at least this many objects */
 #define TC_BIN_MAX 256          /* ...and at most this many */
+#define DEPOT_BYTES (64 * 1024) /* bound of one slot's depots */
 
 struct tc_bin {
     void *head;
@@ -47,7 +48,9 @@ SHIM_HIDDEN extern const char tc_overwritten[];
 /* ---- tcache.c: the slow paths ------------------------------------------ */
 SHIM_HIDDEN struct tcache *tc_get_slow(void);
 SHIM_HIDDEN void *tc_refill(struct tcache *tc, unsigned k, unsigned flags);
-SHIM_HIDDEN void flush_list(void *list, const char *fn);
+SHIM_HIDDEN void flush_list(void *list, bool keep, const char *fn);
+/* Every depot's objects back to catena (out of memory, exit report). */
+SHIM_HIDDEN void tc_depots_flush(void);
 SHIM_HIDDEN void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep,
                          const char *fn);
 SHIM_HIDDEN void tc_flush_all(struct tcache *tc, const char *fn);
@@ -192,7 +195,7 @@ static inline void tc_put(struct tcache *tc, void *p, unsigned k)
         cut = bin_cut(b, k, b->max / 2, "free");
     tc_idle(tc);
     if (cut)
-        flush_list(cut, "free");
+        flush_list(cut, true, "free");
 }
 
 /* ---- malloc.c's hit path ------------------------------------------------ */
@@ -230,15 +233,24 @@ static inline __attribute__((always_inline)) void *tc_alloc_hit(size_t n)
     return p;
 }
 
+/* The state byte of p if p may start an object of the cached path
+ * (block-aligned, in an arena), else NULL. */
+static inline _Atomic unsigned char *tc_state_at(const void *p)
+{
+    if ((uintptr_t)p & (TC_B - 1) || !arena_bit((uintptr_t)p))
+        return NULL;
+    return state_of(arena_at(p), p);
+}
+
 /* Put p, which free was given, in this thread's cache; false: not
  * handled (not a live cacheable object -- the full path diagnoses a
  * double free or a bad pointer --, a full list, a lost race, no cache). */
 static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
 {
     struct tcache *tc = tc_hot();
-    if (!tc || (uintptr_t)p & (TC_B - 1) || !arena_bit((uintptr_t)p))
+    _Atomic unsigned char *st;
+    if (!tc || !(st = tc_state_at(p)))
         return false;
-    _Atomic unsigned char *st = state_of(arena_at(p), p);
     unsigned char v = atomic_load_explicit(st, memory_order_relaxed);
     if ((unsigned)v - 1u >= TC_CLASSES)
         return false;
@@ -247,6 +259,20 @@ static inline __attribute__((always_inline)) bool tc_free_hit(void *p)
         return false;
     tc_push(b, p);
     return true;
+}
+
+/* realloc's hit path: the size in blocks of p when p is a live object
+ * of the cached path (state byte 1..TC_CLASSES) and the caches may be
+ * used here (tc_hot), else 0.  Only a hint: a realloc racing a free of
+ * the same pointer is the program's double free, which the cached free
+ * that follows (tc_claim) still reports. */
+static inline unsigned tc_live_blocks(const void *p)
+{
+    _Atomic unsigned char *st;
+    if (!tc_hot() || !(st = tc_state_at(p)))
+        return 0;
+    unsigned v = atomic_load_explicit(st, memory_order_relaxed);
+    return v - 1u < TC_CLASSES ? v : 0;
 }
 
 #endif

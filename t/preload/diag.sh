@@ -39,6 +39,11 @@ expect_abort uaf "$before" CATENA_TCACHE=0 CATENA_CHECK=1
 # CATENA_CHECK validates the caches too, before the call
 expect_abort uaf-other "$before: $over" CATENA_CHECK=1
 env LD_PRELOAD="$SHIM" "$prog" uaf-other 2> "$TMP/err" || fail "uaf-other without CATENA_CHECK: $(cat "$TMP/err")"
+# ...and the depots (objects a thread's full list gave back), which a
+# refill reads with the same checks
+expect_abort uaf-depot "catena: malloc(): $over"
+expect_abort uaf-depot "$before: $over" CATENA_CHECK=1
+expect_abort double-depot "catena: free(): double free"
 
 # What a bad free is, with and without the caches.
 for tc in 1 0; do

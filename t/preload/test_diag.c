@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +62,31 @@ static void traced_work(int count)
         free(p[i]);
 }
 
+/* Objects another thread frees past its cache's bound land in the
+ * depot of the slot that allocated them (preload/tcache.c). */
+#define DEPOT_N 257 /* 4-block objects: a list holds 256 */
+static unsigned char *depot_obj[DEPOT_N];
+
+static void *free_all(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < DEPOT_N; i++)
+        free(depot_obj[i]);
+    return NULL;
+}
+
+/* An object of 100 bytes in this thread's slot's depot: the newest of the
+ * half that another thread's 257th free of that size gave back. */
+static unsigned char *in_depot(void)
+{
+    pthread_t t;
+    for (int i = 0; i < DEPOT_N; i++)
+        depot_obj[i] = malloc(100);
+    if (pthread_create(&t, NULL, free_all, NULL) || pthread_join(t, NULL))
+        exit(2);
+    return depot_obj[DEPOT_N - 1];
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -93,6 +119,17 @@ int main(int argc, char **argv)
         memcpy(a, "AAAAAAAA", 8);
         churn(500);
         return 0; /* nothing touched that list: no report without a check */
+    } else if (!strcmp(c, "uaf-depot")) {
+        /* corrupt an object in a depot, then allocate its size until the
+         * refill takes it (or, with CATENA_CHECK, use another size) */
+        a = in_depot();
+        memcpy(a, "AAAAAAAA", 8);
+        for (int i = 0; i < 300; i++)
+            malloc(getenv("CATENA_CHECK") ? 24 : 100);
+        return 0;
+    } else if (!strcmp(c, "double-depot")) {
+        a = in_depot();
+        free(a);
     } else if (!strcmp(c, "wild")) {
         /* never an object: 64 bytes into a freed 4000-byte object */
         a = malloc(4000);

@@ -345,6 +345,13 @@ static void child_bad(const char *what)
     } else if (!strcmp(what, "realloc-freed")) {
         free(p);
         p = realloc(p, 50);
+    } else if (!strcmp(what, "realloc-moved")) {
+        /* moved by realloc (to another size class of the caches): the
+         * old pointer is freed */
+        unsigned char *q = realloc(p, 400);
+        if (q == p) /* resized in place (no caches): free it twice */
+            free(q);
+        free(p);
     } else if (!strcmp(what, "ignored")) {
         free(p);
         free(p); /* CATENA_ABORT_ON_ERROR=0: reported, ignored */
@@ -366,6 +373,7 @@ UNIT_TEST(t_bad_free)
         {"double-xthread", "catena: free(): double free"},
         {"double-later", "catena: free(): double free"},
         {"realloc-freed", "catena: realloc(): double free"},
+        {"realloc-moved", "catena: free(): double free"},
         {"double-large", "catena: free(): invalid pointer"},
         {"foreign", "catena: free(): invalid pointer"},
         {"interior", "catena: free(): interior pointer"},
@@ -676,6 +684,39 @@ UNIT_TEST(t_tcache_reuse)
     free(r);
 }
 
+/* realloc of a cached-size object to a cached size: kept in place while
+ * its size in blocks stays, else moved through the cache with its bytes
+ * (the old object then is the cache's: a malloc of its size gets it). */
+UNIT_TEST(t_tcache_realloc)
+{
+    const char *tc = getenv("CATENA_TCACHE");
+    bool cached = !tc || strcmp(tc, "0");
+    unsigned char *p = malloc(40); /* 2 blocks of 32 */
+    UNIT_ASSERT(p != NULL);
+    fill(p, 40, 7);
+    UNIT_ASSERT(realloc(p, 64) == p); /* still 2 blocks */
+    UNIT_ASSERT(realloc(p, 33) == p);
+    UNIT_ASSERT(same(p, 33, 7));
+    unsigned char *q = realloc(p, 700); /* 22 blocks */
+    UNIT_ASSERT(q != NULL);
+    UNIT_ASSERT(same(q, 33, 7));
+    UNIT_ASSERT(malloc_usable_size(q) >= 700);
+    if (cached) {
+        UNIT_ASSERT(q != p); /* moved... */
+        unsigned char *r = malloc(60);
+        UNIT_ASSERT(r == p); /* ...and the old object is cached */
+        free(r);
+    }
+    fill(q, 700, 9);
+    unsigned char *r = realloc(q, 100); /* shrinks to 4 blocks */
+    UNIT_ASSERT(r != NULL);
+    UNIT_ASSERT(same(r, 100, 9));
+    UNIT_ASSERT(malloc_usable_size(r) >= 100);
+    if (cached)
+        UNIT_ASSERT(malloc_usable_size(r) == 128);
+    free(r);
+}
+
 /* ---- CATENA_TRIM: free small-object pages go back to the OS ------------- */
 
 /* Resident set size in KiB, from /proc/self/statm (read without malloc). */
@@ -826,7 +867,8 @@ UNIT_TEST(t_trim_churn)
 
 static const unit_case cases[] = {
     UNIT_CASE(t_entry_points), UNIT_CASE(t_alignments), UNIT_CASE(t_calloc),
-    UNIT_CASE(t_realloc),      UNIT_CASE(t_usable_size), UNIT_CASE(t_errno),
+    UNIT_CASE(t_realloc),      UNIT_CASE(t_tcache_realloc),
+    UNIT_CASE(t_usable_size),  UNIT_CASE(t_errno),
     UNIT_CASE(t_bad_free),     UNIT_CASE(t_threads),    UNIT_CASE(t_fork_threads),
     UNIT_CASE(t_fixed_arena),  UNIT_CASE(t_check_option),
     UNIT_CASE(t_tcache_exit),  UNIT_CASE(t_tcache_reuse),
