@@ -327,6 +327,14 @@ struct catena_stats {
  * and frag_permille come from one pass over the free runs. */
 void catena_stats(const catena_heap_t *h, struct catena_stats *st);
 
+/* The heap's free blocks, the count the guarantee is stated in: an
+ * allocation of n bytes succeeds while this is >= catena_blocks_for(n).
+ * h must be a heap (not checked).  O(1): a counter the heap keeps.  A
+ * caller that must know how many blocks a free or resize gave back or took
+ * (e.g. for its own accounting) reads it before and after, instead of
+ * measuring the object with catena_size (O(d)). */
+size_t catena_free_blocks(const catena_heap_t *h);
+
 /* umm_malloc's fragmentation metric 1000 - 1000*sqrt(sum r^2)/sum r over
  * free runs r, in per mille (0: one free run, or none).  h must be a heap
  * (not checked).  O(R). */

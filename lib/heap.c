@@ -134,6 +134,8 @@ static unsigned free_run_stats(const catena_heap_t *h, size_t *largest)
     return (unsigned)(1000 - isqrt64(sq) * 1000 / sum);
 }
 
+size_t catena_free_blocks(const catena_heap_t *h) { return h->free_blocks; }
+
 unsigned catena_frag(const catena_heap_t *h)
 {
     size_t largest;

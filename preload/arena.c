@@ -131,15 +131,14 @@ void *alloc_in(struct slot *s, size_t n, unsigned flags)
  * byte becomes TC_GONE first. */
 void give_back(struct slot *s, struct arena *a, void *p)
 {
-    _Atomic unsigned char *st = state_of(a, p);
-    size_t k = atomic_load_explicit(st, memory_order_relaxed) &
-               (unsigned char)~TC_FREE; /* a cached object's size */
-    atomic_store_explicit(st, TC_GONE, memory_order_relaxed);
-    size_t sz = track || (trim_blocks && !k) ? catena_size(a->h, p)
-                                             : k << bshift;
+    atomic_store_explicit(state_of(a, p), TC_GONE, memory_order_relaxed);
+    size_t f0 = catena_free_blocks(a->h);
     int e = catena_free(a->h, p);
     if (e)
         shim_die("tcache: a cached object was not allocated");
+    /* what the free gave back, read from catena's counter in O(1):
+     * measuring the object first (catena_size) scans its run */
+    size_t sz = (catena_free_blocks(a->h) - f0) << bshift;
     if (track)
         s->live -= sz;
     trim_note_free(s, a, sz >> bshift);
@@ -218,8 +217,9 @@ void free_in(struct arena *a, void *p, const char *fn)
         shim_fault(fn, fault_name(CATENA_EFREE), p);
         return;
     }
-    size_t sz = track || trim_blocks ? catena_size(a->h, p) : 0;
+    size_t f0 = catena_free_blocks(a->h);
     int e = catena_free(a->h, p);
+    size_t sz = (catena_free_blocks(a->h) - f0) << bshift;
     if (!e) {
         if (block_aligned(p))
             atomic_store_explicit(st, TC_GONE, memory_order_relaxed);
@@ -286,19 +286,17 @@ void *small_realloc_inplace(void *p, size_t n, const char *fn, bool *bad)
             return NULL;
         }
     }
-    size_t old = track || trim_blocks ? catena_size(a->h, p) : 0;
+    size_t f0 = catena_free_blocks(a->h);
     void *q = catena_realloc_contig(a->h, p, n ? n : 1);
     int e = q ? 0 : catena_last_error(a->h);
-    if (q && (track || trim_blocks)) {
-        size_t now = catena_size(a->h, q);
+    if (q) { /* the blocks it took (or gave back), from catena's counter */
+        size_t f1 = catena_free_blocks(a->h);
         if (track)
-            s->live += now - old;
-        if (trim_blocks) {
-            if (now >= old) {
-                trim_note_alloc(a, (now - old) >> bshift);
-            } else {
-                trim_note_free(s, a, (old - now) >> bshift);
-            }
+            s->live += (f0 - f1) << bshift; /* modulo 2^n if it shrank */
+        if (f1 <= f0) {
+            trim_note_alloc(a, f0 - f1);
+        } else {
+            trim_note_free(s, a, f1 - f0);
         }
     }
     if (q && (unsigned)v - 1u < TC_CLASSES) {

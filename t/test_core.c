@@ -512,6 +512,38 @@ UNIT_TEST(t_dump_and_frag)
     UNIT_EQ(s.frag_permille, catena_frag(h));
 }
 
+/* catena_free_blocks is the stats' count, and its change across a call is
+ * what the call took or gave back: the object's blocks when contiguous,
+ * data + root + spine nodes when chained (the shim's accounting relies on
+ * this instead of measuring objects). */
+UNIT_TEST(t_free_blocks)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    struct catena_stats s;
+    st(h, &s);
+    size_t f0 = catena_free_blocks(h);
+    UNIT_EQ(f0, s.free_blocks);
+    void *p = catena_alloc(h, 5 * BS - 1);
+    UNIT_EQ(f0 - catena_free_blocks(h), (size_t)5);
+    p = catena_realloc(h, p, 9 * BS);
+    UNIT_ASSERT(p != NULL);
+    UNIT_EQ(f0 - catena_free_blocks(h), catena_size(h, p) / BS);
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_free_blocks(h), f0);
+    /* a chained object: its data, its root and its spine */
+    checkerboard(h, slots, 8192);
+    size_t f1 = catena_free_blocks(h);
+    void *c = catena_alloc(h, 40 * BS);
+    UNIT_ASSERT(c != NULL && !catena_is_contiguous(h, c));
+    st(h, &s);
+    UNIT_EQ(catena_free_blocks(h), s.free_blocks);
+    UNIT_EQ(f1 - catena_free_blocks(h), 40 + s.spine_blocks); /* root + nodes */
+    UNIT_ASSERT(f1 - catena_free_blocks(h) <= catena_blocks_for(40 * BS));
+    UNIT_EQ(catena_free(h, c), 0);
+    UNIT_EQ(catena_free_blocks(h), f1);
+    UNIT_EQ(catena_check(h), 0);
+}
+
 static size_t ranges, range_bytes;
 static void count_range(void *ctx, void *p, size_t n)
 {
@@ -750,7 +782,7 @@ static const unit_case cases[] = {
     UNIT_CASE(t_check_detects),   UNIT_CASE(t_check_detects_spine),
     UNIT_CASE(t_realloc_contiguous),
     UNIT_CASE(t_realloc_chains),  UNIT_CASE(t_realloc_contig_and_flatten),
-    UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag),
+    UNIT_CASE(t_chaining_disabled), UNIT_CASE(t_dump_and_frag), UNIT_CASE(t_free_blocks),
     UNIT_CASE(t_strerror),        UNIT_CASE(t_two_heaps),
     UNIT_CASE(t_free_ranges),     UNIT_CASE(t_realloc_contig_peak),
     UNIT_CASE(t_realloc_enomem_unchained), UNIT_CASE(t_invalid_handles),
