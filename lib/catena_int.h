@@ -40,6 +40,8 @@
  *   table.c   block states, run length, handle validation, object flags,
  *             error reporting
  *   index.c   the free-run index (I2, I3)
+ *   scan.c    instead of index.c with CATENA_SCAN: the same interface with
+ *             no index (free runs found in the table; no I3 to keep)
  *   spine.c   the extent tree of a chained object and its one walker (I5)
  *   heap.c    creation over an arena, formulas, statistics, the map
  *   check.c   the validator (every invariant, I6, G1)

@@ -60,7 +60,7 @@ typedef uintptr_t gc_word;
 /* Interior pointers (CATENA_GC_INTERIOR): the small build leaves them
  * out, keeping MicroPython's rule (only a pointer to an object's first
  * byte counts); catena_gc_set_options then refuses the option.  Without
- * them there is no extent-hit list to resolve: about 470 bytes less on M0
+ * them there is no extent-hit list to resolve: about 360 bytes less on M0
  * and no resolve_hits frame on the deepest stack (doc/embedded.md). */
 #ifndef CATENA_GC_INTERIOR_PTRS
 #define CATENA_GC_INTERIOR_PTRS (!CATENA_SMALL)
