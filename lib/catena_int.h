@@ -40,6 +40,8 @@
  *   table.c   block states, run length, handle validation, object flags,
  *             error reporting
  *   index.c   the free-run index (I2, I3)
+ *   scan.c    instead of index.c with CATENA_SCAN: the same interface with
+ *             no index (free runs found in the table; no I3 to keep)
  *   spine.c   the extent tree of a chained object and its one walker (I5)
  *   heap.c    creation over an arena, formulas, statistics, the map
  *   check.c   the validator (every invariant, I6, G1)
@@ -62,9 +64,29 @@
 /* Debug code is always compiled (so it cannot rot) and folded away. */
 static const bool catena_debug = CATENA_DEBUG;
 
+/* The small build (./configure --enable-small, or CATENA_SMALL=1 where
+ * lib/ is compiled without catena_config.h): the smallest code.  It turns
+ * off CATENA_FAST_PATHS, the speed paths, caches and forced inlining of
+ * the hosted build; each such path has a plain equivalent that gives the
+ * same results (doc/embedded.md, "Code size"). */
+#ifndef CATENA_SMALL
+#define CATENA_SMALL 0
+#endif
+#ifndef CATENA_FAST_PATHS
+#define CATENA_FAST_PATHS (!CATENA_SMALL)
+#endif
+/* The free-run layer: index.c (class lists, headers in the free runs) or,
+ * with CATENA_SCAN (./configure --enable-scan), scan.c (table scans, no
+ * headers).  The build picks the file; the few readers of a free run's
+ * header elsewhere ask this. */
+#ifndef CATENA_SCAN
+#define CATENA_SCAN 0
+#endif
+
 /* For the few small helpers of the fast paths that the compiler would
- * otherwise keep out of line: a call costs as much as their body. */
-#if defined(__GNUC__)
+ * otherwise keep out of line: a call costs as much as their body.  The
+ * small build leaves the choice to the compiler (-Os: mostly calls). */
+#if defined(__GNUC__) && CATENA_FAST_PATHS
 #define CATENA_ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define CATENA_ALWAYS_INLINE static inline

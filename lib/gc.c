@@ -57,6 +57,18 @@ typedef uintptr_t gc_word;
 #endif
 #endif
 
+/* Interior pointers (CATENA_GC_INTERIOR): the small build leaves them
+ * out, keeping MicroPython's rule (only a pointer to an object's first
+ * byte counts); catena_gc_set_options then refuses the option.  Without
+ * them there is no extent-hit list to resolve: about 360 bytes less on M0
+ * and no resolve_hits frame on the deepest stack (doc/embedded.md). */
+#ifndef CATENA_GC_INTERIOR_PTRS
+#define CATENA_GC_INTERIOR_PTRS (!CATENA_SMALL)
+#endif
+#define GC_OPTS                                                         \
+    (CATENA_GC_INTERIOR_PTRS ? CATENA_GC_ALL_OPTS                       \
+                             : CATENA_GC_ALL_OPTS & ~(unsigned)CATENA_GC_INTERIOR)
+
 /* Unmarked and collectable: what the sweep frees. */
 static bool is_white(unsigned s)
 {
@@ -126,7 +138,8 @@ static void ext_hit(catena_heap_t *h, size_t e)
 static void mark_candidate(catena_heap_t *h, size_t i, size_t in)
 {
     unsigned s = block_state(h, i);
-    bool interior = (h->gc.opts & CATENA_GC_INTERIOR) != 0;
+    bool interior = CATENA_GC_INTERIOR_PTRS &&
+                    (h->gc.opts & CATENA_GC_INTERIOR) != 0;
     if (ST_MARKABLE(s)) {
         if (!(s & 1u) && (in == 0 || interior))
             mark(h, i);
@@ -247,7 +260,7 @@ static void finish_marking(catena_heap_t *h)
         drain(h);
         if (g->ovf_lo != SIZE_MAX)
             rescan(h);
-        else if (g->nhits)
+        else if (CATENA_GC_INTERIOR_PTRS && g->nhits)
             resolve_hits(h);
         else
             break;
@@ -342,6 +355,10 @@ static void finalise(catena_heap_t *h)
 static size_t free_run_end(const catena_heap_t *h, size_t i)
 {
     size_t s = i;
+    if (CATENA_SCAN) { /* no footers: back to the run's start */
+        s = run_start(h, i);
+        return s + _catena_run_length(h, s);
+    }
     if (block_state(h, i) != ST_FREE)
         s = block_state(h, i - 1) == ST_FREE ? i - 1 : *footer_at(h, i - 1);
     CATENA_ASSERT(h, s <= i && block_state(h, s) == ST_FREE &&
@@ -358,7 +375,7 @@ static void sweep(catena_heap_t *h)
     while (i < h->nblocks) {
         unsigned s = block_state(h, i);
         if (s == ST_FREE) {
-            i += run_at(h, i)->len;
+            i += CATENA_SCAN ? _catena_run_length(h, i) : run_at(h, i)->len;
         } else if (ST_MARKED(s)) {
             UNMARK(h, i);
             i += _catena_run_length(h, i);
@@ -518,7 +535,7 @@ void catena_gc_set_stack_top(catena_heap_t *h, void *top)
 int catena_gc_set_options(catena_heap_t *h, unsigned opts)
 {
     static const char fn[] = "catena_gc_set_options";
-    if (bad_heap(h) || (opts & ~CATENA_GC_ALL_OPTS))
+    if (bad_heap(h) || (opts & ~GC_OPTS))
         return _catena_err(h, CATENA_EINVAL, NULL, fn);
     if (h->gc.collecting)
         return _catena_err(h, CATENA_ELOCKED, NULL, fn);

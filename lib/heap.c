@@ -115,19 +115,43 @@ static uint64_t isqrt64(uint64_t x)
     return r;
 }
 
+/* The free runs one after another: by class, from the class after *b on,
+ * or with lib/scan.c (CATENA_SCAN: no lists) in address order.  Start
+ * with s = NIL; each call returns the next run start and its length in
+ * *len, NIL at the end. */
+static size_t next_free_run(const catena_heap_t *h, unsigned *b, size_t s,
+                            size_t *len)
+{
+    if (CATENA_SCAN) {
+        s = s == CATENA_NIL ? 0 : s + *len;
+        while (s < h->nblocks && block_state(h, s) != ST_FREE)
+            s += _catena_run_length(h, s);
+        if (s >= h->nblocks)
+            return CATENA_NIL;
+        *len = _catena_run_length(h, s);
+        return s;
+    }
+    s = s == CATENA_NIL ? CATENA_NIL : run_at(h, s)->next;
+    while (s == CATENA_NIL && ++*b < h->nbins)
+        s = h->bins[*b];
+    if (s != CATENA_NIL)
+        *len = run_at(h, s)->len;
+    return s;
+}
+
 /* One pass over every free run: umm_malloc's metric, and the longest. */
 static unsigned free_run_stats(const catena_heap_t *h, size_t *largest)
 {
     uint64_t sum = 0, sq = 0;
-    size_t top = 0;
-    for (unsigned b = 1; b < h->nbins; b++)
-        for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
-            size_t l = run_at(h, s)->len;
-            sum += l;
-            sq += (uint64_t)l * l;
-            if (l > top)
-                top = l;
-        }
+    size_t top = 0, l = 0;
+    unsigned b = 0;
+    for (size_t s = next_free_run(h, &b, CATENA_NIL, &l); s != CATENA_NIL;
+         s = next_free_run(h, &b, s, &l)) {
+        sum += l;
+        sq += (uint64_t)l * l;
+        if (l > top)
+            top = l;
+    }
     *largest = top;
     if (!sum)
         return 0;
@@ -172,14 +196,12 @@ void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
 {
     /* Interiors exist from 3 blocks on; classes below min_bytes hold no
      * run long enough, so start at the first class that might. */
-    size_t minb = min_bytes / CATENA_B + 2;
-    unsigned from = _catena_bin_of(minb < 3 ? 3 : minb);
-    for (unsigned b = from; b < h->nbins; b++)
-        for (cidx s = h->bins[b]; s != CATENA_NIL; s = run_at(h, s)->next) {
-            size_t len = run_at(h, s)->len;
-            if (len >= 3 && (len - 2) * CATENA_B >= min_bytes)
-                fn(ctx, block_ptr(h, s + 1), (len - 2) * CATENA_B);
-        }
+    size_t minb = min_bytes / CATENA_B + 2, len = 0;
+    unsigned b = _catena_bin_of(minb < 3 ? 3 : minb) - 1;
+    for (size_t s = next_free_run(h, &b, CATENA_NIL, &len); s != CATENA_NIL;
+         s = next_free_run(h, &b, s, &len))
+        if (len >= 3 && (len - 2) * CATENA_B >= min_bytes)
+            fn(ctx, block_ptr(h, s + 1), (len - 2) * CATENA_B);
 }
 
 static char map_char(const catena_heap_t *h, size_t i)

@@ -9,6 +9,9 @@
 # timer calibration failed, or a heap could not be set up).
 #
 #   CM_COST_CORES  cores to run (default "m0 m4f")
+#   CM_COST_SMALL  1: measure the small build (-DCATENA_SMALL=1, as
+#                  ./configure --enable-small); scan: the small build with
+#                  lib/scan.c (--enable-small --enable-scan)
 #   CC_PREFIX      tool prefix (default arm-none-eabi-)
 
 srcdir=$1
@@ -30,10 +33,15 @@ fi
 mkdir -p "$out" || exit 1
 
 src="$port/cost.c $port/startup.c $srcdir/bench/mpheap.c"
-for n in table index spine heap check alloc access gc regs_arm; do
+run=index small=
+case ${CM_COST_SMALL:-0} in
+1) small=-DCATENA_SMALL=1 ;;
+scan) run=scan small="-DCATENA_SMALL=1 -DCATENA_SCAN=1" ;;
+esac
+for n in table $run spine heap check alloc access gc regs_arm; do
     src="$src $lib/$n.c"
 done
-cflags="-std=c99 -Os -g -Wall -Wextra -Werror -mno-unaligned-access -DCATENA_NO_CONFIG_H \
+cflags="-std=c99 -Os -g -Wall -Wextra -Werror -mno-unaligned-access -DCATENA_NO_CONFIG_H $small \
  -I$srcdir/include -I$srcdir/bench -ffunction-sections -fdata-sections"
 ldflags="--specs=nano.specs --specs=rdimon.specs -L$port -Wl,--gc-sections -Wl,-u,cm_reset"
 

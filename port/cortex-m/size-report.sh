@@ -30,6 +30,12 @@
 # libgcc).  Unaligned accesses are caught at run time, by t/cortex-m/
 # test_unaligned.c with the core's unaligned trap on.
 #
+# Two builds of lib/: the default one, and the small one (./configure
+# --enable-small, here -DCATENA_SMALL=1: no speed paths or forced
+# inlining, no interior pointers), named a-small .. d-small, and the small
+# build with lib/scan.c for lib/index.c (--enable-small --enable-scan),
+# named a-scan .. d-scan.
+#
 # --budget FILE: fail when a configuration's bytes or stack exceed the
 # FILE's line "core config bytes stack" (port/cortex-m/size-budget.txt;
 # `make check-cortex-m` runs this).
@@ -64,6 +70,11 @@ port=$srcdir/port/cortex-m
 
 # the core, then the collector (lib/gc_ffi.c is hosted-only)
 lib_src="table index spine heap check alloc access gc regs_arm"
+# the builds: name, the suffix of its configurations, its extra flags
+# (-DCATENA_SCAN=1: lib/scan.c instead of lib/index.c)
+builds="default:-:
+small:-small:-DCATENA_SMALL=1
+small+scan:-scan:-DCATENA_SMALL=1 -DCATENA_SCAN=1"
 
 cfg_a="catena_init catena_alloc_flags catena_free"
 cfg_b="$cfg_a catena_realloc"
@@ -128,20 +139,35 @@ notes=$out/notes.txt
 measured=$out/measured.txt
 : >"$notes"
 : >"$measured"
+: >"$table"
+status=0
+IFS_save=$IFS
+IFS='
+'
+for build in $builds; do
+IFS=$IFS_save
+bname=${build%%:*}
+rest=${build#*:}
+sfx=${rest%%:*}
+[ "$sfx" = - ] && sfx=
+bflags=${rest#*:}
 {
+    [ -s "$table" ] && echo
+    echo "$bname build:"
+    echo
     echo "| core | (a) init/alloc/free | (b) + realloc | (c) + collector | (d) + access API | whole lib/ |"
     echo "|---|---|---|---|---|---|"
-} >"$table"
-
-status=0
+} >>"$table"
 while read -r core _board _script flags; do
     case $core in '' | '#'*) continue ;; esac
-    d=$out/$core
+    d=$out/$core$sfx
     mkdir -p "$d"
     objs=
-    for n in $lib_src; do
+    srcs=$lib_src
+    case $bflags in *CATENA_SCAN=1*) srcs=$(echo "$lib_src" | sed 's/index/scan/') ;; esac
+    for n in $srcs; do
         # shellcheck disable=SC2086
-        (cd "$d" && $cc $flags $cflags -fcallgraph-info=su -c -o "$n.o" "$lib/$n.c") ||
+        (cd "$d" && $cc $flags $cflags $bflags -fcallgraph-info=su -c -o "$n.o" "$lib/$n.c") ||
             { status=1; continue 2; }
         objs="$objs $d/$n.o"
     done
@@ -151,7 +177,7 @@ while read -r core _board _script flags; do
     for c in $configs; do
         main_c $c >"$d/main-$c.c"
         # shellcheck disable=SC2086
-        if ! $cc $flags $cflags -c -o "$d/main-$c.o" "$d/main-$c.c" ||
+        if ! $cc $flags $cflags $bflags -c -o "$d/main-$c.o" "$d/main-$c.c" ||
            ! $cc $flags -nostartfiles --specs=nano.specs -Wl,--gc-sections \
                 -Wl,-e,main -Wl,-Map="$d/main-$c.map" -o "$d/main-$c.elf" \
                 "$d/main-$c.o" $objs; then
@@ -170,13 +196,13 @@ while read -r core _board _script flags; do
         awk -v roots="$(echo $fns)" -v indirect="$ind" \
             -f "$port/stack-depth.awk" "$d"/*.ci >"$d/stack-$c.txt" || {
             status=1
-            sed "s/^/$core ($c): /" "$d/stack-$c.txt" | grep -E 'CYCLE|DYNAMIC|MISSING' >>"$notes"
+            sed "s/^/$core ($c$sfx): /" "$d/stack-$c.txt" | grep -E 'CYCLE|DYNAMIC|MISSING' >>"$notes"
         }
         stack=$(awk '$1 == "deepest" { print $2 }' "$d/stack-$c.txt")
-        [ "$c" = d ] && sed -n "s/^deepest \([0-9]*\) chain: /$core: deepest stack \1 B: /p" \
+        [ "$c" = d ] && sed -n "s/^deepest \([0-9]*\) chain: /$core$sfx: deepest stack \1 B: /p" \
             "$d/stack-$c.txt" >>"$notes"
         row="$row | $bytes ($2 libgcc), stack ${stack:-?}"
-        echo "$core $c $bytes ${stack:-0}" >>"$measured"
+        echo "$core $c$sfx $bytes ${stack:-0}" >>"$measured"
     done
     echo "$row | $whole |" >>"$table"
 
@@ -185,16 +211,17 @@ while read -r core _board _script flags; do
     *cortex-m0*)
         # shellcheck disable=SC2086
         if ${pfx}objdump -d $objs | grep -qw clz; then
-            echo "$core: FAIL: a CLZ instruction in v6-M code" >>"$notes"
+            echo "$core$sfx: FAIL: a CLZ instruction in v6-M code" >>"$notes"
             status=1
         else
             # shellcheck disable=SC2086
             calls=$(${pfx}nm $objs | awk '$1 == "U" && $2 ~ /^__(clz|ctz)/ { print $2 }' |
                     sort -u | tr '\n' ' ')
-            echo "$core: no CLZ instruction (libgcc: ${calls:-none})" >>"$notes"
+            echo "$core$sfx: no CLZ instruction (libgcc: ${calls:-none})" >>"$notes"
         fi ;;
     esac
 done <"$port/boards.txt"
+done
 
 # the budget: every measured configuration must have a line and fit it
 if [ -n "$budget" ]; then
@@ -219,6 +246,8 @@ fi
     echo "libgcc helpers.  Stack: bytes of the deepest call chain (-fcallgraph-info=su),"
     echo "from (c) on with the automatic collection an allocation may run (the hook"
     echo "catena_gc_set_options installs).  Whole lib/: every function, for reference."
+    echo "small: ./configure --enable-small; small+scan: --enable-small --enable-scan"
+    echo "(doc/embedded.md, \"Code size\")."
     echo
     sed 's/^/    /' "$notes"
 } >"$out/report.md"
