@@ -104,18 +104,21 @@ test)
     make -s -C _build/default -j"$JOBS" check
     step "valgrind"
     make -s -C _build/default check-valgrind
-    # the small build's choices (--enable-small) with the table-scanning
-    # free-run layer (--enable-scan): three test programs only, a tenth of
-    # their iterations, so that it costs about a minute (mostly configure
-    # and the build)
-    step "small build (--enable-small --enable-scan): core, guarantee, collector tests"
-    mkdir -p _build/small
-    (cd _build/small && { [ -f Makefile ] || "$TOP/configure" -q --enable-small \
-        --enable-scan --disable-preload --disable-shared; } &&
-        make -s -j"$JOBS" t/test_core_b16 t/test_guarantee_b16 t/test_gc_b16 &&
-        for t in t/test_core_b16 t/test_guarantee_b16 t/test_gc_b16; do
-            UNIT_SCALE_PCT=10 ./$t || exit 1
-        done)
+    # the small builds' choices (--enable-small, and with it the
+    # table-scanning free-run layer --enable-scan), with debug checks: four
+    # test programs at a tenth of their iterations, so that each costs about
+    # a minute (mostly configure and the build)
+    for cfg in small scan; do
+        opts="--enable-small --enable-debug"
+        [ $cfg = scan ] && opts="$opts --enable-scan"
+        step "$cfg build ($opts): core, model, guarantee, collector tests"
+        mkdir -p _build/$cfg
+        progs="t/test_core_b16 t/test_model_b16 t/test_guarantee_b16 t/test_gc_b16"
+        (cd _build/$cfg && { [ -f Makefile ] || "$TOP/configure" -q $opts \
+            --disable-preload --disable-shared; } &&
+            make -s -j"$JOBS" $progs &&
+            for t in $progs; do UNIT_SCALE_PCT=10 ./$t || exit 1; done)
+    done
     step "ASan + UBSan: make check"
     build _build/asan --enable-sanitizers --enable-debug --disable-shared
     make -s -C _build/asan -j"$JOBS" check

@@ -761,6 +761,9 @@ typedef uint16_t hdr_word;
 #endif
 UNIT_TEST(t_corrupt_free_run_fields)
 {
+    if (CATENA_SCAN) /* no headers to overwrite: t_corrupt_free_run checks
+                        that writes into a free run are harmless there */
+        return;
     for (int field = 0; field < 3; field++) {
         for (int way = 0; way < 3; way++) {
             catena_heap_t *h = mk(16 * 1024);
