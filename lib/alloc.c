@@ -73,7 +73,7 @@ static size_t take_extents(catena_heap_t *h, size_t want, bool room)
     size_t head = CATENA_NIL, prev = CATENA_NIL;
     while (want) {
         size_t s = _catena_run_largest(h);
-        size_t len = CATENA_SCAN ? _catena_run_length(h, s) : run_at(h, s)->len;
+        size_t len = _catena_free_len(h, s);
         if (len > want && room) {
             /* A growing object's new tail goes in the middle of the
              * longest run, so that its next appends extend it in place
@@ -428,9 +428,8 @@ void *catena_realloc(catena_heap_t *h, void *obj, size_t n)
 {
     static const char fn[] = "catena_realloc";
     size_t i;
-    if (!obj) /* the small build does not link catena_alloc's fast path */
-        return CATENA_FAST_PATHS ? catena_alloc(h, n)
-                                 : catena_alloc_flags(h, n, 0);
+    if (!obj) /* the general path: realloc does not pull in the fast one */
+        return catena_alloc_flags(h, n, 0);
     int e = _catena_handle(h, obj, fn, &i);
     if (e)
         return NULL;

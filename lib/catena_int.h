@@ -443,6 +443,13 @@ static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
     return i - s;
 }
 
+/* The length of free run s: its header's, or with scan.c (no headers)
+ * the table's. */
+static inline size_t _catena_free_len(const catena_heap_t *h, size_t s)
+{
+    return CATENA_SCAN ? _catena_run_length(h, s) : run_at(h, s)->len;
+}
+
 /* Record err for catena_last_error and call the hook; returns err.  The
  * error record is the one thing a function given a const heap writes. */
 int _catena_err(const catena_heap_t *h, int err, const void *p,

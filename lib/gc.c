@@ -375,7 +375,7 @@ static void sweep(catena_heap_t *h)
     while (i < h->nblocks) {
         unsigned s = block_state(h, i);
         if (s == ST_FREE) {
-            i += CATENA_SCAN ? _catena_run_length(h, i) : run_at(h, i)->len;
+            i += _catena_free_len(h, i);
         } else if (ST_MARKED(s)) {
             UNMARK(h, i);
             i += _catena_run_length(h, i);

@@ -116,19 +116,29 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
  * CATENA_ECORRUPT, as every later call does.  O(1).  Block s itself is
  * FREE already: every caller has it from the table, from a class head
  * (I3), or from a link this check accepted. */
+/* What a sound run r at s shows wherever it is in its list: its length
+ * stays in the heap, its footer names it, its next run is FREE and links
+ * back. */
+CATENA_ALWAYS_INLINE bool body_sound(const catena_heap_t *h, size_t s,
+                                     const struct run_hdr *r)
+{
+    size_t len = r->len, n = r->next;
+    if (len == 0 || len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
+        return false;
+    return n == CATENA_NIL || (n < h->nblocks &&
+                               block_state(h, n) == ST_FREE &&
+                               run_at(h, n)->prev == s);
+}
+
 CATENA_ALWAYS_INLINE bool run_sound_in(const catena_heap_t *h, size_t s)
 {
     CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_FREE);
     const struct run_hdr *r = run_at(h, s);
-    size_t len = r->len, p = r->prev, n = r->next;
-    if (len == 0 || len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
-        return false;
-    if (n != CATENA_NIL &&
-        (n >= h->nblocks || block_state(h, n) != ST_FREE ||
-         run_at(h, n)->prev != s))
+    size_t p = r->prev;
+    if (!body_sound(h, s, r))
         return false;
     if (p == CATENA_NIL)
-        return h->bins[bin_of(len)] == s;
+        return h->bins[bin_of(r->len)] == s;
     return p < h->nblocks && block_state(h, p) == ST_FREE &&
            run_at(h, p)->next == s;
 }
@@ -140,23 +150,18 @@ static bool run_sound(const catena_heap_t *h, size_t s)
     return run_sound_in(h, s);
 }
 
-/* Is run s sound?  If not, poison the heap (see above). */
-CATENA_ALWAYS_INLINE bool run_ok(catena_heap_t *h, size_t s)
+/* sound, or else the heap is poisoned (see above). */
+CATENA_ALWAYS_INLINE bool sound_or_poison(catena_heap_t *h, bool sound)
 {
-    if (run_sound(h, s))
-        return true;
-    h->magic = 0;
-    return false;
+    if (!sound)
+        h->magic = 0;
+    return sound;
 }
 
+/* Is run s sound?  If not, poison the heap. */
+#define run_ok(h, s) sound_or_poison(h, run_sound(h, s))
 #if CATENA_FAST_PATHS
-CATENA_ALWAYS_INLINE bool run_ok_hot(catena_heap_t *h, size_t s)
-{
-    if (run_sound_in(h, s))
-        return true;
-    h->magic = 0;
-    return false;
-}
+#define run_ok_hot(h, s) sound_or_poison(h, run_sound_in(h, s))
 #else
 #define run_ok_hot run_ok
 #endif
@@ -314,13 +319,8 @@ CATENA_ALWAYS_INLINE bool head_sound(const catena_heap_t *h, size_t s,
                                      unsigned b)
 {
     const struct run_hdr *r = run_at(h, s);
-    size_t len = r->len, n = r->next;
-    if (r->prev != CATENA_NIL || bin_of(len) != b ||
-        len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
-        return false;
-    return n == CATENA_NIL || (n < h->nblocks &&
-                               block_state(h, n) == ST_FREE &&
-                               run_at(h, n)->prev == s);
+    return r->prev == CATENA_NIL && body_sound(h, s, r) &&
+           bin_of(r->len) == b;
 }
 
 /* take() for s, the sound head of class b: the rest keeps s's place when
@@ -378,10 +378,8 @@ size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe)
     unsigned c = first_from(h, fit_class(want));
     if (c != MAX_BINS) {
         size_t s = h->bins[c];
-        if (!head_sound(h, s, c)) {
-            h->magic = 0;
+        if (!sound_or_poison(h, head_sound(h, s, c)))
             return CATENA_NIL;
-        }
         take_head(h, s, c, want);
         return s;
     }

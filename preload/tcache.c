@@ -110,9 +110,9 @@ void tc_depots_flush(void)
     for (unsigned i = 0; i < NSLOTS; i++) {
         struct slot *s = &slots[i];
         shim_lock(&s->lock);
+        depot_blocks[i] = 0; /* every list cut below */
         for (unsigned k = 1; k <= TC_CLASSES; k++) {
             void *l = bin_cut(&depot[i][k - 1], k, 0, "malloc");
-            depot_blocks[i] = 0;
             while (l) {
                 void *p = l;
                 l = tc_next(p, k, "malloc");
