@@ -11,6 +11,10 @@
  * blocks_for(n) = d + 1 + S(d) free blocks it cannot fail, and when it does
  * fail nothing has changed.
  *
+ * Parked runs (park.c) are free blocks outside the index: every request
+ * that would otherwise fail, chain, or grow by chaining first flushes them
+ * back (park_flush), so the argument above sees all the free blocks.
+ *
  * With the collector's CATENA_GC_AUTO option, a failed allocation or grow
  * runs one collection and retries once (the object being resized is kept
  * alive through it); while the heap is locked (GC lock, or a collection
@@ -204,10 +208,30 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
     return block_ptr(h, root);
 }
 
+/* A parked run of d blocks as an object of the given flags, or NULL
+ * (none, or its link was overwritten: the heap is then poisoned). */
+CATENA_ALWAYS_INLINE void *alloc_parked(catena_heap_t *h, size_t d,
+                                        unsigned flags)
+{
+    if (!CATENA_FAST_PATHS || d - 1 >= CATENA_PARK_MAX ||
+        h->park[d - 1] == CATENA_NIL)
+        return NULL;
+    size_t s = park_pop(h, d);
+    if (s == CATENA_NIL)
+        return NULL;
+    PARKED_TO_HEAD(h, s, flags ? _catena_head_state(flags) : ST_HEAD);
+    note_alloc(h);
+    return block_ptr(h, s);
+}
+
+/* A run from the index, after flushing the parked runs if none fits;
+ * then (chain) a chain, which must see every free block. */
 static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags,
                        bool chain)
 {
     void *p = alloc_contig(h, d, flags, true);
+    if (!p && park_flush(h))
+        p = alloc_contig(h, d, flags, true);
     if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
     return p;
@@ -236,7 +260,9 @@ static void *new_object(catena_heap_t *h, size_t n, unsigned flags,
     }
     bool chain = !contig && h->chaining;
     _catena_gc_threshold(h, CATENA_NIL);
-    void *p = alloc_any(h, d, flags, chain);
+    void *p = alloc_parked(h, d, flags);
+    if (!p && !bad_heap(h))
+        p = alloc_any(h, d, flags, chain);
     if (!p && !bad_heap(h) && _catena_gc_auto(h, CATENA_NIL))
         p = alloc_any(h, d, flags, chain);
     if (!p || bad_heap(h)) {
@@ -262,13 +288,31 @@ void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags)
     return new_object(h, n, flags, false, fn);
 }
 
-/* The fast path: a valid, unlocked heap, a size of at most a short run,
- * no zeroing and no collection due, and a free run that fits.  The same
- * run and the same bookkeeping as new_object's path; anything else (and
- * every failure) goes there, which decides and reports it. */
+/* The fast paths: a valid, unlocked heap, a size of at most a short run,
+ * no zeroing and no collection due, and a parked run of the size or a
+ * free run that fits.  The same run and the same bookkeeping as
+ * new_object's path; anything else (and every failure) goes there, which
+ * decides and reports it. */
 #define FAST_MAX_BLOCKS ((size_t)1 << 16)
 
-void *catena_alloc(catena_heap_t *h, size_t n)
+/* No collection is due (threshold 0: never): one compare, as
+ * threshold - 1 wraps to SIZE_MAX when there is no threshold. */
+CATENA_ALWAYS_INLINE bool none_due(const catena_heap_t *h)
+{
+    return h->gc.since <= h->gc.threshold - 1;
+}
+
+/* Out of line in the fast paths' build, so that the hits of the parked
+ * lists and the free below save and restore no registers for the rest. */
+#if defined(__GNUC__) && CATENA_FAST_PATHS
+#define CATENA_NOINLINE __attribute__((noinline))
+#else
+#define CATENA_NOINLINE
+#endif
+
+/* catena_alloc from the index: its head of a class that fits, else the
+ * general path. */
+static CATENA_NOINLINE void *alloc_index(catena_heap_t *h, size_t n)
 {
     size_t d = blocks(n);
     if (bad_heap(h) || n == 0 || d > FAST_MAX_BLOCKS || h->gc.lock ||
@@ -280,6 +324,22 @@ void *catena_alloc(catena_heap_t *h, size_t n)
         return new_object(h, n, 0, false, "catena_alloc");
     h->gc.since += d;
     return p;
+}
+
+void *catena_alloc(catena_heap_t *h, size_t n)
+{
+    size_t d = blocks(n);
+    /* A parked run: a non-empty list means an unlocked heap that does
+     * not zero (P2), so only the heap and the threshold are asked. */
+    if (CATENA_FAST_PATHS && d - 1 < CATENA_PARK_MAX && !bad_heap(h) &&
+        h->park[d - 1] != CATENA_NIL && none_due(h)) {
+        void *p = alloc_parked(h, d, 0);
+        if (p) {
+            h->gc.since += d;
+            return p;
+        }
+    }
+    return alloc_index(h, n);
 }
 
 /* ---- free ---------------------------------------------------------------- */
@@ -298,7 +358,9 @@ CATENA_ALWAYS_INLINE void release_obj(catena_heap_t *h, size_t i)
 
 void _catena_release_obj(catena_heap_t *h, size_t i) { release_obj(h, i); }
 
-int catena_free(catena_heap_t *h, void *obj)
+/* catena_free without parking: the small build's, and the fast build's
+ * for what it does not park (chains, and anything to report). */
+static CATENA_NOINLINE int free_general(catena_heap_t *h, void *obj)
 {
     size_t i;
     if (!obj)
@@ -315,6 +377,51 @@ int catena_free(catena_heap_t *h, void *obj)
     release_obj(h, i); /* inline: the hot half of every free */
     if (bad_heap(h)) /* the index found a corrupt free run (index.c) */
         return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
+    h->frees++;
+    return CATENA_OK;
+}
+
+/* The free of contiguous object i (state s) of len blocks, 0: not
+ * measured yet (too long to park, or near the heap's end, where it may
+ * still be parked). */
+static CATENA_NOINLINE int free_run(catena_heap_t *h, void *obj, size_t i,
+                                    unsigned s, size_t len)
+{
+    h->objects--;
+    if (!len) {
+        len = _catena_run_length(h, i);
+        if (len <= CATENA_PARK_MAX && h->parked + len <= h->park_cap) {
+            park_push(h, i, s, len);
+            h->frees++;
+            return CATENA_OK;
+        }
+    }
+    _catena_run_release(h, i, len);
+    if (bad_heap(h)) /* the index found a corrupt free run (index.c) */
+        return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
+    h->frees++;
+    return CATENA_OK;
+}
+
+int catena_free(catena_heap_t *h, void *obj)
+{
+    size_t i;
+    if (!CATENA_FAST_PATHS || !obj || bad_heap(h) || h->gc.lock ||
+        !is_handle(h, obj, &i))
+        return free_general(h, obj);
+    /* A contiguous object's handle in a valid, unlocked heap: parked
+     * while it is short and the cap allows (P2: the cap is 0 where
+     * parking is off), else released with the length measured here. */
+    unsigned s = block_state(h, i);
+    if (ST_IS_CHAIN(s))
+        return free_general(h, obj);
+    if (!park_len_ok(h, i))
+        return free_run(h, obj, i, s, 0);
+    size_t len = park_len(h, i);
+    if (!len || h->parked + len > h->park_cap)
+        return free_run(h, obj, i, s, len);
+    park_push(h, i, s, len);
+    h->objects--;
     h->frees++;
     return CATENA_OK;
 }
@@ -416,7 +523,17 @@ static size_t grow_object(catena_heap_t *h, size_t i, size_t d0, size_t d1,
                           bool extend_only)
 {
     _catena_gc_threshold(h, i);
-    size_t r = grow(h, i, d0, d1, extend_only);
+    /* In place needs no flush; anything else (a chain, a failure) must
+     * see the parked blocks. */
+    size_t r = CATENA_NIL;
+    if (CATENA_FAST_PATHS && h->parked) {
+        if (!is_chain(h, i))
+            r = grow(h, i, d0, d1, true);
+        if (r == CATENA_NIL && !park_flush(h))
+            return CATENA_NIL; /* poisoned: the caller reports it */
+    }
+    if (r == CATENA_NIL)
+        r = grow(h, i, d0, d1, extend_only);
     if (r == CATENA_NIL && !extend_only && _catena_gc_auto(h, i))
         r = grow(h, i, d0, d1, false);
     if (r != CATENA_NIL)
@@ -465,7 +582,9 @@ static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
         return NULL;
     }
     void *q = alloc_contig(h, d, fl, true);
-    if (!q && _catena_gc_auto(h, i))
+    if (!q && park_flush(h))
+        q = alloc_contig(h, d, fl, true);
+    if (!q && !bad_heap(h) && _catena_gc_auto(h, i))
         q = alloc_contig(h, d, fl, true);
     if (!q) {
         h->failed++;

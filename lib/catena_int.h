@@ -24,10 +24,25 @@
  *      is left-packed and of minimal depth, so it has exactly S(k) non-root
  *      nodes for k extents (the blocks_for formula counts on this).
  *  I6  free_blocks, free_runs, objects, chained and spine_blocks counters
- *      equal what a walk of the table finds (used blocks are N - free).
+ *      equal what a walk of the table finds (used blocks are N - free);
+ *      free_blocks counts the free runs' blocks and the parked ones (P1).
+ *
+ * PARKING (park.c; P1 and P2 checked by catena_check):
+ *  P1  A parked run is a freed contiguous object of d <= CATENA_PARK_MAX
+ *      blocks kept out of the index: its start is ST_PARKED (the marked
+ *      plain HEAD state, see G1), its other blocks TAIL, and it is on
+ *      exactly one list, park[d - 1], linked through its first block.
+ *      Its blocks are free blocks (parked counts them), not an object.
+ *  P2  The park lists are empty whenever parking is off (park_cap == 0:
+ *      chaining off, CATENA_GC_ZERO, or the small build) or the heap is
+ *      locked, and parked <= park_cap.  So the allocation that pops a
+ *      list needs no lock or zeroing test.
  *
  * THE COLLECTOR'S INVARIANT (gc.c; G1 checked by catena_check):
- *  G1  Outside a collection no object is marked.
+ *  G1  Outside a collection no object is marked: a marked state outside
+ *      a collection is ST_PARKED (a parked run, P1) and nothing else.  A
+ *      collection flushes the park lists first, so during one ST_PARKED
+ *      is a marked plain object.
  *  G2  During marking, a marked object is black (scanned: everything it
  *      references is marked) or grey: on the mark stack, dropped from a
  *      full stack at an index >= ovf_lo or >= the rescan cursor, or the
@@ -42,6 +57,8 @@
  *   index.c   the free-run index (I2, I3)
  *   scan.c    instead of index.c with CATENA_SCAN: the same interface with
  *             no index (free runs found in the table; no I3 to keep)
+ *   park.c    parked runs (P1, P2): freed short objects kept by exact
+ *             length for the next allocation of that length
  *   spine.c   the extent tree of a chained object and its one walker (I5)
  *   heap.c    creation over an arena, formulas, statistics, the map
  *   check.c   the validator (every invariant, I6, G1)
@@ -152,6 +169,10 @@ enum {
     ST_PIN = 14   /* 14, 15: NOCOLLECT contiguous object, +1 if NOSCAN */
 };
 
+/* A parked run's start (P1): outside a collection the marked plain HEAD
+ * state means this and nothing else (G1). */
+#define ST_PARKED (ST_HEAD + 1)
+
 #define ST_IS_HEAD(s) ((s) >= ST_HEAD)        /* any object handle */
 #define ST_IS_CONTIG(s) ((s) >= ST_HEAD && ((s) < ST_CHAIN || (s) >= ST_PIN))
 #define ST_IS_CHAIN(s) (((s) | 1u) == ST_CHAIN + 1u)
@@ -219,6 +240,18 @@ static inline void gc_state_init(struct gc_state *g)
 #define SL_BITS 3
 #define SL_N (1u << SL_BITS)
 #define MAX_BINS 256
+/* Parking (park.c): freed contiguous objects of up to CATENA_PARK_MAX
+ * blocks wait on exact-length lists, at most max(CATENA_PARK_MIN,
+ * N / CATENA_PARK_DIV) blocks in all. */
+#ifndef CATENA_PARK_MAX
+#define CATENA_PARK_MAX 8
+#endif
+#ifndef CATENA_PARK_MIN
+#define CATENA_PARK_MIN 32
+#endif
+#ifndef CATENA_PARK_DIV
+#define CATENA_PARK_DIV 32
+#endif
 
 struct catena_heap {
     uint32_t magic;
@@ -241,6 +274,9 @@ struct catena_heap {
     size_t free_blocks, free_runs, peak_used; /* used: nblocks - free */
     size_t objects, chained, spine_blocks;
     size_t allocs, frees, failed;
+    /* parking (P1, P2): list heads by length - 1, blocks parked, the cap */
+    cidx park[CATENA_PARK_MAX];
+    size_t parked, park_cap;
     struct gc_state gc;
 };
 
@@ -312,8 +348,12 @@ static inline bool is_handle(const catena_heap_t *h, const void *p, size_t *i)
 {
     size_t off = (size_t)((uintptr_t)p - (uintptr_t)h->base);
     *i = off / CATENA_B;
-    return off % CATENA_B == 0 && *i < h->nblocks &&
-           ST_IS_HEAD(block_state(h, *i));
+    if (off % CATENA_B != 0 || *i >= h->nblocks)
+        return false;
+    unsigned s = block_state(h, *i);
+    /* a parked run is free memory (P1), except as a marked object during
+     * a collection (G1); the second test is reached only for that state */
+    return ST_IS_HEAD(s) && (s != ST_PARKED || h->gc.collecting);
 }
 
 /* ---- named state transitions ----------------------------------------- */
@@ -353,6 +393,12 @@ static inline void table_flip(unsigned char *t, size_t i, unsigned x)
 #define HEAD_TO_TAIL(h, i)     TRANSITION(h, i, block_state(h, i) >= ST_EXT, ST_TAIL)
 #define HEAD_TO_EXT(h, i)      TRANSITION(h, i, ST_IS_CONTIG(block_state(h, i)), ST_EXT)
 #define EXT_TO_HEAD(h, i, s)   TRANSITION(h, i, block_state(h, i) == ST_EXT, s)
+/* Parking (P1): a contiguous object of known state s to a parked run, and
+ * back to an object of state s. */
+#define HEAD_TO_PARKED(h, i, s) \
+    do { CATENA_ASSERT(h, ST_IS_CONTIG(s) && !ST_MARKED(s)); \
+         KNOWN_TRANSITION(h, i, s, ST_PARKED); } while (0)
+#define PARKED_TO_HEAD(h, i, s) KNOWN_TRANSITION(h, i, ST_PARKED, s)
 /* Any allocated run start, or a TAIL where a run is trimmed, to FREE. */
 #define RUN_TO_FREE(h, i)      TRANSITION(h, i, block_state(h, i) != ST_FREE, ST_FREE)
 
@@ -485,6 +531,106 @@ size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
                             unsigned to);
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
 size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
+
+/* ---- park.c: parked runs (P1, P2) --------------------------------------- */
+/* A parked run's first block: the next run on its list and a check word
+ * (the link mixed with the run's length), so that a program writing into
+ * freed memory is caught before its link is followed. */
+struct park_hdr {
+    cidx next, chk;
+};
+static inline cidx park_chk(size_t next, size_t d)
+{
+    return (cidx)(next ^ (CATENA_MAGIC + d));
+}
+#if CATENA_PARK_MAX < 1 || CATENA_PARK_MAX > 12
+#error "CATENA_PARK_MAX must be 1..12 (a table word's nibbles, see below)"
+#endif
+/* Length of the run starting at s if it has at most CATENA_PARK_MAX
+ * blocks, else 0: one unaligned table read of the nibbles after s (so
+ * blocks s + 1 .. s + CATENA_PARK_MAX).  Only where they all exist:
+ * s + CATENA_PARK_MAX < N (the caller asks park_len_ok first).  The word
+ * may reach past the table into the arena's padding and blocks; those
+ * nibbles are masked off. */
+static inline bool park_len_ok(const catena_heap_t *h, size_t s)
+{
+    return s + CATENA_PARK_MAX < h->nblocks;
+}
+CATENA_ALWAYS_INLINE size_t park_len(const catena_heap_t *h, size_t s)
+{
+    CATENA_ASSERT(h, park_len_ok(h, s));
+    CATENA_STEP(h, 1);
+    uint64_t x;
+    memcpy(&x, h->table + s / 2, sizeof x);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#elif !defined(__BYTE_ORDER__)
+    x = table_word(h->table + s / 2, 0);
+#endif
+    x = ((x >> (4 * (s & 1) + 4)) ^ CATENA_TAILS) &
+        ((UINT64_C(1) << (4 * CATENA_PARK_MAX)) - 1);
+    return x ? 1 + low_nibble(x) : 0;
+}
+
+/* Park contiguous object s of state st and d <= CATENA_PARK_MAX blocks;
+ * the caller has checked parked + d <= park_cap.  O(1), no index work. */
+CATENA_ALWAYS_INLINE void park_push(catena_heap_t *h, size_t s, unsigned st,
+                                    size_t d)
+{
+    struct park_hdr *p = (struct park_hdr *)block_ptr(h, s);
+    HEAD_TO_PARKED(h, s, st);
+    p->next = h->park[d - 1];
+    p->chk = park_chk(p->next, d);
+    h->park[d - 1] = (cidx)s;
+    h->parked += d;
+    h->free_blocks += d;
+}
+/* Pop the first parked run of d blocks (list not empty): its start, still
+ * ST_PARKED, for the caller to make an object; NIL (and the heap poisoned,
+ * as index.c does for a free run's header) when its link was overwritten. */
+CATENA_ALWAYS_INLINE size_t park_pop(catena_heap_t *h, size_t d)
+{
+    size_t s = h->park[d - 1];
+    const struct park_hdr *p = (const struct park_hdr *)block_ptr(h, s);
+    size_t next = p->next;
+    if (p->chk != park_chk(next, d) ||
+        (next != CATENA_NIL &&
+         (next >= h->nblocks || block_state(h, next) != ST_PARKED))) {
+        h->magic = 0;
+        return CATENA_NIL;
+    }
+    h->park[d - 1] = (cidx)next;
+    h->parked -= d;
+    h->free_blocks -= d;
+    return s;
+}
+/* Return every parked run to the index (merging as a free does); O(parked
+ * runs), each like a free of at most CATENA_PARK_MAX blocks. */
+void _catena_park_flush(catena_heap_t *h);
+/* Turn parking on or off as the heap's policy says (P2), flushing when
+ * off.  After catena_init, set_chaining and the collector's options. */
+void _catena_park_policy(catena_heap_t *h);
+/* The lists' part of the validator: 0 or CATENA_ECORRUPT (reported);
+ * runs and blocks are what the caller's table walk found parked. */
+int _catena_park_check(const catena_heap_t *h, size_t runs, size_t blocks);
+/* The free runs as a flush would leave them, for the statistics: groups
+ * of adjacent free and parked runs with a parked one, the free runs they
+ * hold, the sums of squared lengths of both, and the longest group. */
+struct park_view {
+    size_t groups, merged, largest;
+    uint64_t sq_groups, sq_merged;
+};
+void _catena_park_view(const catena_heap_t *h, struct park_view *v);
+/* Flush if anything is parked; true if something was and the heap is
+ * still sound (the caller may retry what missed).  Folds away in the
+ * small build, which never parks. */
+static inline bool park_flush(catena_heap_t *h)
+{
+    if (!CATENA_FAST_PATHS || !h->parked)
+        return false;
+    _catena_park_flush(h);
+    return !bad_heap(h);
+}
 
 /* ---- spine.c: the extent tree of a chained object ----------------------- */
 /* The one walker of a spine, depth first in object order; the collector,

@@ -160,7 +160,7 @@ int catena_check(const catena_heap_t *h)
     if (e)
         return e;
     size_t runs = 0, fr = 0, objs = 0, chains = 0, exts = 0, eblocks = 0;
-    size_t nodes = 0;
+    size_t nodes = 0, pruns = 0, pblocks = 0;
     struct spine_count sc = {0, 0, 0};
     bool prev_free = false;
     for (size_t i = 0; i < n;) {
@@ -178,6 +178,9 @@ int catena_check(const catena_heap_t *h)
         } else if (s == ST_EXT) {
             exts++;
             eblocks += len;
+        } else if (s == ST_PARKED && !h->gc.collecting) { /* P1, G1 */
+            pruns++;
+            pblocks += len;
         } else if (s == ST_NODE) {
             if (len != 1)
                 return bad(h, "spine node longer than a block");
@@ -192,15 +195,17 @@ int catena_check(const catena_heap_t *h)
                     return e;
             }
         }
-        if (ST_MARKED(s) && !h->gc.collecting)
+        if (ST_MARKED(s) && s != ST_PARKED && !h->gc.collecting)
             return bad(h, "marked object outside a collection (G1)");
         prev_free = s == ST_FREE;
         i += len;
     }
     if (!CATENA_SCAN && (runs != iruns || fr != iblocks)) /* scan.c: none */
         return bad(h, "a free run is missing from the index");
-    if (fr != h->free_blocks || runs != h->free_runs)
+    if (fr + pblocks != h->free_blocks || runs != h->free_runs)
         return bad(h, "free counters wrong");
+    if (CATENA_FAST_PATHS && (e = _catena_park_check(h, pruns, pblocks)))
+        return e;
     if (objs != h->objects || chains != h->chained)
         return bad(h, "object counters wrong");
     if (sc.exts != exts || sc.ext_blocks != eblocks || sc.nodes != nodes)

@@ -308,6 +308,11 @@ int catena_collect_start(catena_heap_t *h)
     struct gc_state *g = &h->gc;
     if (g->lock || g->collecting)
         return _catena_err(h, CATENA_ELOCKED, NULL, fn);
+    /* Parked runs are free blocks in a marked state (G1, P2): back to the
+     * index, so that none is mistaken for a marked object or swept. */
+    park_flush(h);
+    if (bad_heap(h))
+        return _catena_err(h, CATENA_ECORRUPT, NULL, fn);
     CATENA_ASSERT(h, none_marked(h)); /* G1 */
     g->lock++;
     g->collecting = true;
@@ -541,6 +546,8 @@ int catena_gc_set_options(catena_heap_t *h, unsigned opts)
         return _catena_err(h, CATENA_ELOCKED, NULL, fn);
     h->gc.opts = opts;
     h->gc.auto_collect = auto_collect;
+    if (CATENA_FAST_PATHS) /* parked runs are not zeroed (P2) */
+        _catena_park_policy(h);
     return CATENA_OK;
 }
 
@@ -577,7 +584,13 @@ void catena_gc_set_threshold(catena_heap_t *h, size_t blocks)
     h->gc.threshold = blocks;
 }
 
-void catena_gc_lock(catena_heap_t *h) { h->gc.lock++; }
+/* A locked heap has no parked runs (P2), so popping one needs no lock
+ * test. */
+void catena_gc_lock(catena_heap_t *h)
+{
+    park_flush(h);
+    h->gc.lock++;
+}
 
 int catena_gc_unlock(catena_heap_t *h)
 {

@@ -90,11 +90,22 @@ int catena_init(void *arena, size_t size, catena_heap_t **out)
     gc_state_init(&h->gc);
     h->magic = CATENA_MAGIC;
     _catena_run_insert(h, 0, n);
+    if (CATENA_FAST_PATHS) { /* the small build never parks (P2) */
+        for (size_t d = 0; d < CATENA_PARK_MAX; d++)
+            h->park[d] = CATENA_NIL;
+        _catena_park_policy(h);
+    }
     *out = h;
     return CATENA_OK;
 }
 
-void catena_set_chaining(catena_heap_t *h, bool on) { h->chaining = on; }
+/* Parking is for chaining heaps only (P2): turning chaining off flushes. */
+void catena_set_chaining(catena_heap_t *h, bool on)
+{
+    h->chaining = on;
+    if (CATENA_FAST_PATHS)
+        _catena_park_policy(h);
+}
 
 /* ---- statistics -------------------------------------------------------- */
 
@@ -139,18 +150,31 @@ static size_t next_free_run(const catena_heap_t *h, unsigned *b, size_t s,
     return s;
 }
 
-/* One pass over every free run: umm_malloc's metric, and the longest. */
-static unsigned free_run_stats(const catena_heap_t *h, size_t *largest)
+/* One pass over every free run: umm_malloc's metric, the longest and the
+ * number of runs, as a flush of the parked runs would leave them (park.c:
+ * a failed call that flushed changes none of these). */
+static unsigned free_run_stats(const catena_heap_t *h, size_t *largest,
+                               size_t *runs)
 {
     uint64_t sum = 0, sq = 0;
     size_t top = 0, l = 0;
     unsigned b = 0;
+    *runs = h->free_runs;
     for (size_t s = next_free_run(h, &b, CATENA_NIL, &l); s != CATENA_NIL;
          s = next_free_run(h, &b, s, &l)) {
         sum += l;
         sq += (uint64_t)l * l;
         if (l > top)
             top = l;
+    }
+    if (CATENA_FAST_PATHS && h->parked) {
+        struct park_view v;
+        _catena_park_view(h, &v);
+        sum += h->parked;
+        sq = sq - v.sq_merged + v.sq_groups;
+        *runs = *runs - v.merged + v.groups;
+        if (v.largest > top)
+            top = v.largest;
     }
     *largest = top;
     if (!sum)
@@ -162,8 +186,8 @@ size_t catena_free_blocks(const catena_heap_t *h) { return h->free_blocks; }
 
 unsigned catena_frag(const catena_heap_t *h)
 {
-    size_t largest;
-    return free_run_stats(h, &largest);
+    size_t largest, runs;
+    return free_run_stats(h, &largest, &runs);
 }
 
 void catena_stats(const catena_heap_t *h, struct catena_stats *st)
@@ -174,14 +198,14 @@ void catena_stats(const catena_heap_t *h, struct catena_stats *st)
     st->free_blocks = h->free_blocks;
     st->used_blocks = h->nblocks - h->free_blocks;
     st->peak_used = h->peak_used;
-    st->free_runs = h->free_runs;
     st->objects = h->objects;
     st->chained_objects = h->chained;
     st->spine_blocks = h->spine_blocks;
     st->allocs = h->allocs;
     st->frees = h->frees;
     st->failed_allocs = h->failed;
-    st->frag_permille = free_run_stats(h, &st->largest_free_run);
+    st->frag_permille = free_run_stats(h, &st->largest_free_run,
+                                       &st->free_runs);
     st->gc_collections = h->gc.collections;
     st->gc_last_marked = h->gc.last_marked;
     st->gc_last_freed = h->gc.last_freed;

@@ -85,8 +85,9 @@ int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
     unsigned s = block_state(h, i);
     while (s == ST_TAIL && i > 0) /* classify: inside what? */
         s = block_state(h, --i);
-    return _catena_err(h, s == ST_FREE ? CATENA_EFREE : CATENA_EINTERIOR, p,
-                       where);
+    /* a parked run is free memory (P1) outside a collection (G1) */
+    bool free = s == ST_FREE || (s == ST_PARKED && !h->gc.collecting);
+    return _catena_err(h, free ? CATENA_EFREE : CATENA_EINTERIOR, p, where);
 }
 
 /* ---- object states and flags ------------------------------------------ */

@@ -724,21 +724,22 @@ UNIT_TEST(t_corrupt_free_run)
         UNIT_EQ(catena_check(h), 0);
         return;
     }
+    /* objects too long to be parked: b's run goes to the index */
     for (int way = 0; way < 3; way++) {
         catena_heap_t *h = mk(16 * 1024);
         catena_set_hook(h, hook, NULL);
-        char *a = catena_alloc(h, 2 * BS), *b = catena_alloc(h, 2 * BS);
-        char *c = catena_alloc(h, 2 * BS);
+        char *a = catena_alloc(h, 16 * BS), *b = catena_alloc(h, 16 * BS);
+        char *c = catena_alloc(h, 16 * BS);
         UNIT_ASSERT(a && b && c);
         UNIT_EQ(catena_free(h, b), 0);
-        memset(a + 2 * BS, 0x41, 8); /* 8 bytes past a: b's header */
+        memset(a + 16 * BS, 0x41, 8); /* 8 bytes past a: b's header */
         hook_err = 0;
         if (way == 0) { /* the allocation that would take b's run */
-            UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+            UNIT_ASSERT(catena_alloc(h, 16 * BS) == NULL);
         } else if (way == 1) { /* a free that would merge with it */
             UNIT_EQ(catena_free(h, a), CATENA_ECORRUPT);
         } else { /* growing a into it */
-            UNIT_ASSERT(catena_realloc(h, a, 3 * BS) == NULL);
+            UNIT_ASSERT(catena_realloc(h, a, 17 * BS) == NULL);
         }
         UNIT_EQ(catena_last_error(h), CATENA_ECORRUPT);
         UNIT_EQ(hook_err, CATENA_ECORRUPT);
@@ -797,7 +798,122 @@ UNIT_TEST(t_corrupt_free_run_fields)
     }
 }
 
+/* Parked runs (lib/park.c: freed objects of up to 8 blocks kept by
+ * length on a heap that chains) are free memory to every entry point: a
+ * second free is a double free, and the object calls fail as on any
+ * freed object. */
+UNIT_TEST(t_parked_is_free)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_hook(h, hook, NULL);
+    char *p = catena_alloc(h, 2 * BS), *g = catena_alloc(h, BS);
+    char *q = catena_alloc(h, BS), *g2 = catena_alloc(h, BS);
+    UNIT_ASSERT(p && g && q && g2);
+    size_t f0 = catena_free_blocks(h);
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_free(h, q), 0);
+    UNIT_EQ(catena_free_blocks(h), f0 + 3); /* parked blocks are free */
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, p), CATENA_EFREE); /* double free */
+    UNIT_EQ(hook_err, CATENA_EFREE);
+    UNIT_EQ(catena_free(h, q), CATENA_EFREE);
+    UNIT_EQ(catena_free(h, p + BS), CATENA_EFREE); /* inside a parked run */
+    UNIT_EQ(catena_free(h, p + 1), CATENA_EFREE);
+    UNIT_EQ(catena_size(h, p), 0);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_ASSERT(catena_realloc(h, p, 3 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_ASSERT(catena_realloc_contig(h, q, 3 * BS) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    UNIT_EQ(catena_write(h, p, 0, "x", 1), CATENA_EFREE);
+    UNIT_ASSERT(catena_ptr(h, q, 0, NULL) == NULL);
+    UNIT_EQ(catena_last_error(h), CATENA_EFREE);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.objects, 2);
+    UNIT_EQ(s.frees, 2);
+    UNIT_EQ(catena_check(h), 0);
+    /* the same lengths come back as live objects, and free again */
+    char *p2 = catena_alloc(h, 2 * BS), *q2 = catena_alloc(h, BS);
+    UNIT_ASSERT(p2 && q2);
+    UNIT_EQ(catena_size(h, p2), 2 * BS);
+    UNIT_EQ(catena_write(h, p2, 0, "xy", 2), 0);
+    UNIT_EQ(catena_free_blocks(h), f0);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free(h, p2), 0);
+    UNIT_EQ(catena_free(h, p2), CATENA_EFREE);
+    UNIT_EQ(catena_free(h, q2), 0);
+    UNIT_EQ(catena_free(h, g), 0);
+    UNIT_EQ(catena_free(h, g2), 0);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free_blocks(h), catena_arena_blocks((uintptr_t)arena,
+                                                        16 * 1024));
+}
+
+/* A random history of mostly short objects (the ones parked), with some
+ * long ones, resizes, flags and switches of the chaining policy (which
+ * flushes): the validator passes after every step, an object keeps its
+ * bytes, and freeing everything gives back every block. */
+UNIT_TEST(t_parked_random_check)
+{
+    unsigned long rounds = UNIT_ITERS(20);
+    for (unsigned long r = 0; r < rounds; r++) {
+        unit_seed(r * 31 + 7);
+        catena_heap_t *h = mk(16 * 1024);
+        size_t total = catena_free_blocks(h), n = 128;
+        unsigned char tag[128] = {0};
+        memset(slots, 0, n * sizeof slots[0]);
+        for (int step = 0; step < 3000; step++) {
+            size_t i = unit_below(n);
+            if (slots[i]) {
+                uint8_t b = 0;
+                UNIT_EQ(catena_read_byte(h, slots[i], 0, &b), 0);
+                UNIT_EQ(b, tag[i]);
+                if (unit_below(8) == 0) {
+                    void *q = catena_realloc(h, slots[i],
+                                             1 + unit_below(12 * BS));
+                    if (q)
+                        slots[i] = q;
+                } else {
+                    UNIT_EQ(catena_free(h, slots[i]), 0);
+                    slots[i] = NULL;
+                }
+            } else {
+                size_t sz = unit_below(10) ? 1 + unit_below(8 * BS)
+                                           : 1 + unit_below(64 * BS);
+                slots[i] = unit_below(6) ? catena_alloc(h, sz)
+                                         : catena_alloc_flags(h, sz,
+                                                              CATENA_NOSCAN);
+                if (slots[i]) {
+                    tag[i] = (unsigned char)unit_below(256);
+                    UNIT_EQ(catena_write_byte(h, slots[i], 0, tag[i]), 0);
+                }
+            }
+            if (unit_below(500) == 0) {
+                catena_set_chaining(h, false);
+                UNIT_EQ(catena_check(h), 0);
+                catena_set_chaining(h, true);
+            }
+            UNIT_EQ(catena_check(h), 0);
+        }
+        for (size_t i = 0; i < n; i++)
+            if (slots[i]) {
+                UNIT_EQ(catena_free(h, slots[i]), 0);
+                slots[i] = NULL;
+            }
+        UNIT_EQ(catena_check(h), 0);
+        UNIT_EQ(catena_free_blocks(h), total);
+        struct catena_stats s;
+        st(h, &s);
+        /* seen as a flush would leave it: one run again */
+        UNIT_EQ(s.free_runs, 1);
+        UNIT_EQ(s.largest_free_run, total);
+        UNIT_EQ(s.frag_permille, 0);
+    }
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(t_parked_is_free), UNIT_CASE(t_parked_random_check),
     UNIT_CASE(t_corrupt_free_run_fields),
     UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
     UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),

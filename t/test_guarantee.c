@@ -16,6 +16,8 @@
 #include "../lib/catena_int.h"
 
 #define BS CATENA_BLOCK_SIZE
+/* Parked runs (lib/park.c): in the fast paths' build with the index. */
+#define PARKING (CATENA_FAST_PATHS && !CATENA_SCAN)
 #define ARENA (128 * 1024)
 static uint64_t arena[ARENA / 8];
 static void *slots[ARENA / 16];
@@ -254,6 +256,10 @@ UNIT_TEST(t_bounded_work)
             void *p = catena_alloc(h, d * BS), *guard = catena_alloc(h, 1);
             UNIT_ASSERT(p && guard);
             size_t st = free_steps(p), words = d / 16 + 2;
+            /* a heap that parks first reads the word after p's start to
+             * see whether p is short enough (lib/park.c) */
+            if (PARKING)
+                words++;
             /* lib/scan.c also steps back over the left neighbour's run
              * (pad: off blocks): a block at a time to a word's end, then
              * eight blocks a word, then a block at a time */
@@ -312,7 +318,245 @@ UNIT_TEST(t_bounded_work)
         UNIT_EQ(h->steps, 0);
 }
 
+/* ---- parked runs (lib/park.c) ------------------------------------------
+ * Freed objects of up to CATENA_PARK_MAX blocks wait outside the index;
+ * they are free blocks, so the guarantee must hold with memory parked. */
+
+/* Fill with [k-block object, 1-block guard] for k = 2..CATENA_PARK_MAX,
+ * then free the k-block objects in a scattered order: the first park_cap
+ * blocks are parked, the rest go to the index as isolated runs. */
+static size_t park_many(void)
+{
+    size_t n = 0, k = 2;
+    void *p;
+    while ((p = catena_alloc(h, k * BS))) {
+        slots[n++] = p;
+        if (!(p = catena_alloc(h, 1)))
+            break;
+        slots[n++] = p;
+        k = k % CATENA_PARK_MAX + 2 > CATENA_PARK_MAX ? 2 : k + 1;
+    }
+    while ((p = catena_alloc(h, 1)))
+        slots[n++] = p;
+    for (size_t pass = 0; pass < 3; pass++)
+        for (size_t i = 2 * pass; i < n; i += 6)
+            if (slots[i] && catena_size(h, slots[i]) > BS) {
+                UNIT_EQ(catena_free(h, slots[i]), 0);
+                slots[i] = NULL;
+            }
+    return n;
+}
+
+/* Exactly blocks_for(n) free blocks, some of them parked: n succeeds. */
+UNIT_TEST(t_parked_guarantee_tight)
+{
+    size_t deferred = 0;
+    for (size_t d = 2; d < 4000; d += 1 + d / 6) {
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        park_many();
+        if (PARKING) /* full: the next run would not fit under the cap */
+            UNIT_ASSERT(h->parked + CATENA_PARK_MAX > h->park_cap);
+        size_t need = catena_blocks_for(d * BS);
+        if (freeb() < need)
+            break;
+        /* pin free blocks, from the index while it has any */
+        while (freeb() > need)
+            UNIT_ASSERT(catena_alloc(h, 1) != NULL);
+        UNIT_EQ(catena_check(h), 0);
+        deferred += PARKING && h->parked > 0;
+        void *p = catena_alloc(h, d * BS);
+        UNIT_ASSERT(p != NULL);
+        UNIT_ASSERT(catena_size(h, p) >= d * BS);
+        if (PARKING)
+            UNIT_EQ(h->parked, 0); /* it needed them all */
+        UNIT_EQ(catena_check(h), 0);
+    }
+    if (PARKING)
+        UNIT_ASSERT(deferred >= 5);
+}
+
+/* Random histories of mostly parkable objects, not flushed between
+ * steps; then probes near the free count.  Every probe the guarantee
+ * covers succeeds, whatever is parked when it comes. */
+UNIT_TEST(t_parked_random_guarantee)
+{
+    unsigned long rounds = UNIT_ITERS(200), with_parked = 0;
+    for (unsigned long r = 0; r < rounds; r++) {
+        unit_seed(r * 104729 + 3);
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        size_t nslots = 256 + unit_below(2048);
+        memset(slots, 0, nslots * sizeof slots[0]);
+        size_t steps = 1000 + unit_below(6000);
+        for (size_t s = 0; s < steps; s++) {
+            size_t i = unit_below(nslots);
+            if (slots[i]) {
+                catena_free(h, slots[i]);
+                slots[i] = NULL;
+            } else {
+                size_t n = unit_below(8) ? 1 + unit_below(CATENA_PARK_MAX * BS)
+                                         : 1 + unit_below(40 * BS);
+                slots[i] = catena_alloc(h, n);
+            }
+        }
+        UNIT_EQ(catena_check(h), 0);
+        for (int k = 0; k < 10; k++) {
+            size_t f = freeb();
+            with_parked += PARKING && h->parked > 0;
+            size_t n = 1 + unit_below((f + 8) * BS);
+            void *p = catena_alloc(h, n);
+            if (f >= catena_blocks_for(n))
+                UNIT_ASSERT(p != NULL);
+            if (!p)
+                UNIT_ASSERT(f < catena_blocks_for(n));
+            if (p && unit_below(2))
+                catena_free(h, p);
+            UNIT_EQ(catena_check(h), 0);
+        }
+    }
+    if (PARKING)
+        UNIT_ASSERT(with_parked > rounds);
+}
+
+/* What flushes: turning chaining off, the GC lock, the collector's
+ * zeroing, a collection; the statistics see no difference (they describe
+ * the free space as a flush leaves it), nor the free count. */
+UNIT_TEST(t_parked_flushes)
+{
+    if (!PARKING)
+        return;
+    for (int way = 0; way < 4; way++) {
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        size_t n = park_many();
+        UNIT_ASSERT(h->parked > 0);
+        struct catena_stats a, b;
+        catena_stats(h, &a);
+        if (way == 0) {
+            catena_set_chaining(h, false);
+        } else if (way == 1) {
+            catena_gc_lock(h);
+            UNIT_EQ(catena_check(h), 0);
+            UNIT_EQ(catena_gc_unlock(h), 0);
+        } else if (way == 2) {
+            UNIT_EQ(catena_gc_set_options(h, CATENA_GC_ZERO), 0);
+        } else {
+            UNIT_EQ(catena_collect_start(h), 0);
+            catena_collect_root(h, slots, n); /* keep everything */
+            UNIT_EQ(catena_collect_end(h), 0);
+        }
+        UNIT_EQ(h->parked, 0);
+        UNIT_EQ(catena_check(h), 0);
+        catena_stats(h, &b);
+        UNIT_EQ(b.free_blocks, a.free_blocks);
+        UNIT_EQ(b.free_runs, a.free_runs);
+        UNIT_EQ(b.largest_free_run, a.largest_free_run);
+        UNIT_EQ(b.frag_permille, a.frag_permille);
+        /* and no parking while the policy is off */
+        void *p = catena_alloc(h, 2 * BS);
+        UNIT_ASSERT(p != NULL);
+        UNIT_EQ(catena_free(h, p), 0);
+        UNIT_EQ(h->parked, way < 3 && way != 1 ? 0 : 2);
+        UNIT_EQ(catena_check(h), 0);
+    }
+}
+
+/* A collection after parking: parked runs are free memory, not garbage
+ * (nothing is swept twice or leaked); after freeing everything the heap
+ * has every block free again. */
+UNIT_TEST(t_parked_collect)
+{
+    if (!PARKING)
+        return;
+    UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+    size_t total = freeb();
+    UNIT_EQ(catena_gc_set_options(h, 0), 0);
+    size_t n = park_many();
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++)
+        live += slots[i] != NULL;
+    UNIT_ASSERT(h->parked > 0);
+    size_t f0 = freeb();
+    /* every live object a root: the collection frees nothing */
+    UNIT_EQ(catena_collect_start(h), 0);
+    catena_collect_root(h, slots, n);
+    UNIT_EQ(catena_collect_end(h), 0);
+    UNIT_EQ(freeb(), f0);
+    UNIT_EQ(catena_check(h), 0);
+    struct catena_stats s;
+    catena_stats(h, &s);
+    UNIT_EQ(s.objects, live);
+    /* park again (the guards), then a collection with no roots sweeps
+     * every object */
+    for (size_t i = 1; i < n; i += 2)
+        if (slots[i]) {
+            catena_free(h, slots[i]);
+            slots[i] = NULL;
+        }
+    UNIT_ASSERT(h->parked > 0);
+    UNIT_EQ(catena_collect_start(h), 0);
+    UNIT_EQ(catena_collect_end(h), 0);
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(freeb(), total);
+    catena_stats(h, &s);
+    UNIT_EQ(s.objects, 0);
+    UNIT_EQ(s.free_runs, 1);
+}
+
+/* A program writing into a parked run (a use after free) overwrites its
+ * link: the allocation that would pop it, or the flush that would
+ * release it, reports CATENA_ECORRUPT instead of following it. */
+UNIT_TEST(t_parked_corrupt)
+{
+    if (!PARKING)
+        return;
+    for (int way = 0; way < 2; way++) {
+        UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+        char *a = catena_alloc(h, 2 * BS), *b = catena_alloc(h, 2 * BS);
+        char *c = catena_alloc(h, 2 * BS);
+        UNIT_ASSERT(a && b && c);
+        UNIT_EQ(catena_free(h, b), 0);
+        memset(a + 2 * BS, 0x41, 8); /* 8 bytes past a: b's link */
+        UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+        if (way == 0) {
+            UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+        } else {
+            catena_set_chaining(h, false); /* flushes */
+            UNIT_ASSERT(catena_alloc(h, BS) == NULL);
+        }
+        UNIT_EQ(catena_last_error(h), CATENA_ECORRUPT);
+        UNIT_EQ(catena_free(h, c), CATENA_ECORRUPT);
+    }
+}
+
+/* The worst case of a flush (doc/design.md, "Worst cases"): one table
+ * word per parked run (its length), so an allocation that flushes does
+ * at most park_cap more steps than one that does not. */
+UNIT_TEST(t_parked_flush_work)
+{
+    if (!PARKING || !catena_debug)
+        return;
+    UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
+    size_t n = checkerboard(); /* 1-block holes; the first ones parked */
+    (void)n;
+    UNIT_EQ(h->parked, h->park_cap);
+    size_t runs = h->parked;
+    h->steps = 0;
+    void *p = catena_alloc(h, 2 * BS); /* no run of 2: flush, then chain */
+    UNIT_ASSERT(p != NULL);
+    UNIT_EQ(h->parked, 0);
+    size_t bound = runs * (CATENA_PARK_MAX / 16 + 2) + 4 * CATENA_FIT_PROBES;
+    UNIT_ASSERT(h->steps >= runs && h->steps <= bound);
+    /* a free that parks reads one table word */
+    void *q = catena_alloc(h, 1);
+    UNIT_ASSERT(q != NULL);
+    h->steps = 0;
+    UNIT_EQ(catena_free(h, q), 0);
+    UNIT_ASSERT(h->steps <= 2);
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(t_parked_guarantee_tight), UNIT_CASE(t_parked_random_guarantee),
+    UNIT_CASE(t_parked_flushes), UNIT_CASE(t_parked_collect),
+    UNIT_CASE(t_parked_corrupt), UNIT_CASE(t_parked_flush_work),
     UNIT_CASE(t_formula), UNIT_CASE(t_adversary_half),
     UNIT_CASE(t_bound_tight), UNIT_CASE(t_random_histories),
     UNIT_CASE(t_isolated_runs_tight), UNIT_CASE(t_bounded_work)};
