@@ -324,11 +324,17 @@ struct catena_stats {
 };
 
 /* Fill *st.  h must be a heap (not checked).  O(R): the longest free run
- * and frag_permille come from one pass over the free runs. */
+ * and frag_permille come from one pass over the free runs.  A heap that
+ * chains keeps some freed short objects aside for reuse ("parked", doc/
+ * design.md); free_blocks counts them as free, and free_runs,
+ * largest_free_run and frag_permille (and catena_frag) describe the free
+ * space as it is once they are merged back, which any call that needs
+ * them does first (plus O(parked runs), at most N / 16). */
 void catena_stats(const catena_heap_t *h, struct catena_stats *st);
 
 /* The heap's free blocks, the count the guarantee is stated in: an
  * allocation of n bytes succeeds while this is >= catena_blocks_for(n).
+ * Parked blocks (see catena_stats) are free blocks.
  * h must be a heap (not checked).  O(1): a counter the heap keeps.  A
  * caller that must know how many blocks a free or resize gave back or took
  * (e.g. for its own accounting) reads it before and after, instead of
@@ -346,14 +352,15 @@ unsigned catena_frag(const catena_heap_t *h);
  * run is free, so a hosted caller may hand them back to the OS (e.g.
  * madvise(MADV_DONTNEED)); they read as anything afterwards.  fn must not
  * call into the heap.  Not const: it hands out the free memory for
- * writing.  h must be a heap (not checked).  O(R). */
+ * writing, and first merges any parked runs (see catena_stats) back into
+ * the free runs.  h must be a heap (not checked).  O(R + parked runs). */
 void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
                         void (*fn)(void *ctx, void *p, size_t n), void *ctx);
 
 /* Print a map of the heap, 64 blocks a line, through print(ctx, line):
  * '.' free, 'h' head, '=' tail, 'c' chained root, 'e' extent, 'n' spine
  * node, 'p' never-collected, 'f' finalisable, 's' no-scan; upper case when
- * marked.  After at least one collection a last line gives the collector's
+ * marked ('H' outside a collection: a parked run, free memory).  After at least one collection a last line gives the collector's
  * statistics ("gc: ...").  h must be a heap (not checked).  O(N). */
 void catena_dump(const catena_heap_t *h,
                  void (*print)(void *ctx, const char *line), void *ctx);

@@ -23,6 +23,14 @@
  */
 #include "catena_int.h"
 
+/* The rare paths beside the parking hits, out of line where parking is
+ * built, so that the hits save and restore no registers for them. */
+#if defined(__GNUC__) && CATENA_PARKING
+#define CATENA_NOINLINE __attribute__((noinline))
+#else
+#define CATENA_NOINLINE
+#endif
+
 static size_t blocks(size_t n) { return n / CATENA_B + (n % CATENA_B != 0); }
 
 /* Mutators refuse a locked heap; the error changes nothing. */
@@ -213,7 +221,7 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
 CATENA_ALWAYS_INLINE void *alloc_parked(catena_heap_t *h, size_t d,
                                         unsigned flags)
 {
-    if (!CATENA_FAST_PATHS || d - 1 >= CATENA_PARK_MAX ||
+    if (!CATENA_PARKING || d - 1 >= CATENA_PARK_MAX ||
         h->park[d - 1] == CATENA_NIL)
         return NULL;
     size_t s = park_pop(h, d);
@@ -224,14 +232,25 @@ CATENA_ALWAYS_INLINE void *alloc_parked(catena_heap_t *h, size_t d,
     return block_ptr(h, s);
 }
 
+/* alloc_contig after a flush of the parked runs (out of line: rare). */
+static CATENA_NOINLINE void *alloc_flushed(catena_heap_t *h, size_t d,
+                                          unsigned flags)
+{
+    return park_flush(h) ? alloc_contig(h, d, flags, true) : NULL;
+}
+
 /* A run from the index, after flushing the parked runs if none fits;
  * then (chain) a chain, which must see every free block. */
-static void *alloc_any(catena_heap_t *h, size_t d, unsigned flags,
-                       bool chain)
+#if CATENA_PARKING /* new_object's pop would otherwise keep it out of line */
+CATENA_ALWAYS_INLINE
+#else
+static
+#endif
+void *alloc_any(catena_heap_t *h, size_t d, unsigned flags, bool chain)
 {
     void *p = alloc_contig(h, d, flags, true);
-    if (!p && park_flush(h))
-        p = alloc_contig(h, d, flags, true);
+    if (!p && CATENA_PARKING && h->parked && h->free_blocks >= d)
+        p = alloc_flushed(h, d, flags);
     if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
     return p;
@@ -261,7 +280,7 @@ static void *new_object(catena_heap_t *h, size_t n, unsigned flags,
     bool chain = !contig && h->chaining;
     _catena_gc_threshold(h, CATENA_NIL);
     void *p = alloc_parked(h, d, flags);
-    if (!p && !bad_heap(h))
+    if (!p) /* (a poisoned heap is reported below) */
         p = alloc_any(h, d, flags, chain);
     if (!p && !bad_heap(h) && _catena_gc_auto(h, CATENA_NIL))
         p = alloc_any(h, d, flags, chain);
@@ -302,14 +321,6 @@ CATENA_ALWAYS_INLINE bool none_due(const catena_heap_t *h)
     return h->gc.since <= h->gc.threshold - 1;
 }
 
-/* Out of line in the fast paths' build, so that the hits of the parked
- * lists and the free below save and restore no registers for the rest. */
-#if defined(__GNUC__) && CATENA_FAST_PATHS
-#define CATENA_NOINLINE __attribute__((noinline))
-#else
-#define CATENA_NOINLINE
-#endif
-
 /* catena_alloc from the index: its head of a class that fits, else the
  * general path. */
 static CATENA_NOINLINE void *alloc_index(catena_heap_t *h, size_t n)
@@ -331,7 +342,7 @@ void *catena_alloc(catena_heap_t *h, size_t n)
     size_t d = blocks(n);
     /* A parked run: a non-empty list means an unlocked heap that does
      * not zero (P2), so only the heap and the threshold are asked. */
-    if (CATENA_FAST_PATHS && d - 1 < CATENA_PARK_MAX && !bad_heap(h) &&
+    if (CATENA_PARKING && d - 1 < CATENA_PARK_MAX && !bad_heap(h) &&
         h->park[d - 1] != CATENA_NIL && none_due(h)) {
         void *p = alloc_parked(h, d, 0);
         if (p) {
@@ -358,8 +369,9 @@ CATENA_ALWAYS_INLINE void release_obj(catena_heap_t *h, size_t i)
 
 void _catena_release_obj(catena_heap_t *h, size_t i) { release_obj(h, i); }
 
-/* catena_free without parking: the small build's, and the fast build's
- * for what it does not park (chains, and anything to report). */
+/* catena_free without parking: the small build's, a heap's that does
+ * not park (the shim's), and what a parking heap does not park (chains,
+ * and anything to report). */
 static CATENA_NOINLINE int free_general(catena_heap_t *h, void *obj)
 {
     size_t i;
@@ -403,11 +415,11 @@ static CATENA_NOINLINE int free_run(catena_heap_t *h, void *obj, size_t i,
     return CATENA_OK;
 }
 
-int catena_free(catena_heap_t *h, void *obj)
+/* catena_free on a valid heap that parks (park_cap is not 0, P2). */
+static CATENA_NOINLINE int free_parking(catena_heap_t *h, void *obj)
 {
     size_t i;
-    if (!CATENA_FAST_PATHS || !obj || bad_heap(h) || h->gc.lock ||
-        !is_handle(h, obj, &i))
+    if (h->gc.lock || !is_handle(h, obj, &i)) /* NULL is no handle */
         return free_general(h, obj);
     /* A contiguous object's handle in a valid, unlocked heap: parked
      * while it is short and the cap allows (P2: the cap is 0 where
@@ -424,6 +436,15 @@ int catena_free(catena_heap_t *h, void *obj)
     h->objects--;
     h->frees++;
     return CATENA_OK;
+}
+
+/* Two tail calls: so neither path saves registers for the other (the
+ * small build inlines free_general). */
+int catena_free(catena_heap_t *h, void *obj)
+{
+    if (CATENA_PARKING && !bad_heap(h) && h->park_cap)
+        return free_parking(h, obj);
+    return free_general(h, obj);
 }
 
 /* ---- resize -------------------------------------------------------------- */
@@ -526,10 +547,10 @@ static size_t grow_object(catena_heap_t *h, size_t i, size_t d0, size_t d1,
     /* In place needs no flush; anything else (a chain, a failure) must
      * see the parked blocks. */
     size_t r = CATENA_NIL;
-    if (CATENA_FAST_PATHS && h->parked) {
+    if (CATENA_PARKING && h->parked) {
         if (!is_chain(h, i))
             r = grow(h, i, d0, d1, true);
-        if (r == CATENA_NIL && !park_flush(h))
+        if (r == CATENA_NIL && h->free_blocks >= d1 - d0 && !park_flush(h))
             return CATENA_NIL; /* poisoned: the caller reports it */
     }
     if (r == CATENA_NIL)
@@ -582,9 +603,9 @@ static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
         return NULL;
     }
     void *q = alloc_contig(h, d, fl, true);
-    if (!q && park_flush(h))
+    if (!q && h->free_blocks >= d && park_flush(h))
         q = alloc_contig(h, d, fl, true);
-    if (!q && !bad_heap(h) && _catena_gc_auto(h, i))
+    if (!q && _catena_gc_auto(h, i))
         q = alloc_contig(h, d, fl, true);
     if (!q) {
         h->failed++;

@@ -100,6 +100,18 @@ static const bool catena_debug = CATENA_DEBUG;
 #define CATENA_SCAN 0
 #endif
 
+/* Parking (park.c): a speed path of the hosted fast paths' build, with
+ * the index (scan.c has no footers to merge a parked run by).  Bare metal
+ * leaves it off by default (its ~1.2 KB of code on Cortex-M; a port may
+ * define it 1).  Everything of it folds away where this is 0. */
+#ifndef CATENA_PARKING
+#if defined(__unix__) || defined(__APPLE__) || defined(_WIN32)
+#define CATENA_PARKING (CATENA_FAST_PATHS && !CATENA_SCAN)
+#else
+#define CATENA_PARKING 0
+#endif
+#endif
+
 /* For the few small helpers of the fast paths that the compiler would
  * otherwise keep out of line: a call costs as much as their body.  The
  * small build leaves the choice to the compiler (-Os: mostly calls). */
@@ -250,7 +262,7 @@ static inline void gc_state_init(struct gc_state *g)
 #define CATENA_PARK_MIN 32
 #endif
 #ifndef CATENA_PARK_DIV
-#define CATENA_PARK_DIV 32
+#define CATENA_PARK_DIV 16
 #endif
 
 struct catena_heap {
@@ -274,10 +286,12 @@ struct catena_heap {
     size_t free_blocks, free_runs, peak_used; /* used: nblocks - free */
     size_t objects, chained, spine_blocks;
     size_t allocs, frees, failed;
-    /* parking (P1, P2): list heads by length - 1, blocks parked, the cap */
+    struct gc_state gc;
+    /* parking (P1, P2): list heads by length - 1, blocks parked, the cap;
+     * last, so that the fields above keep their offsets (and the small
+     * build, which never parks, its code) */
     cidx park[CATENA_PARK_MAX];
     size_t parked, park_cap;
-    struct gc_state gc;
 };
 
 /* Free-run header, in the run's first block. */
@@ -353,7 +367,8 @@ static inline bool is_handle(const catena_heap_t *h, const void *p, size_t *i)
     unsigned s = block_state(h, *i);
     /* a parked run is free memory (P1), except as a marked object during
      * a collection (G1); the second test is reached only for that state */
-    return ST_IS_HEAD(s) && (s != ST_PARKED || h->gc.collecting);
+    return ST_IS_HEAD(s) &&
+           (!CATENA_PARKING || s != ST_PARKED || h->gc.collecting);
 }
 
 /* ---- named state transitions ----------------------------------------- */
@@ -543,12 +558,13 @@ static inline cidx park_chk(size_t next, size_t d)
 {
     return (cidx)(next ^ (CATENA_MAGIC + d));
 }
-#if CATENA_PARK_MAX < 1 || CATENA_PARK_MAX > 12
-#error "CATENA_PARK_MAX must be 1..12 (a table word's nibbles, see below)"
+#if CATENA_PARK_MAX < 1 || CATENA_PARK_MAX > 14
+#error "CATENA_PARK_MAX must be 1..14 (a table word's nibbles, see below)"
 #endif
 /* Length of the run starting at s if it has at most CATENA_PARK_MAX
- * blocks, else 0: one unaligned table read of the nibbles after s (so
- * blocks s + 1 .. s + CATENA_PARK_MAX).  Only where they all exist:
+ * blocks, else 0: one unaligned table read of the 16 nibbles from the
+ * byte holding block s, so at least blocks s + 1 .. s + 14.  Only where
+ * they all exist:
  * s + CATENA_PARK_MAX < N (the caller asks park_len_ok first).  The word
  * may reach past the table into the arena's padding and blocks; those
  * nibbles are masked off. */
@@ -626,7 +642,7 @@ void _catena_park_view(const catena_heap_t *h, struct park_view *v);
  * small build, which never parks. */
 static inline bool park_flush(catena_heap_t *h)
 {
-    if (!CATENA_FAST_PATHS || !h->parked)
+    if (!CATENA_PARKING || !h->parked)
         return false;
     _catena_park_flush(h);
     return !bad_heap(h);

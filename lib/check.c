@@ -178,7 +178,8 @@ int catena_check(const catena_heap_t *h)
         } else if (s == ST_EXT) {
             exts++;
             eblocks += len;
-        } else if (s == ST_PARKED && !h->gc.collecting) { /* P1, G1 */
+        } else if (CATENA_PARKING && s == ST_PARKED &&
+                   !h->gc.collecting) { /* P1, G1 */
             pruns++;
             pblocks += len;
         } else if (s == ST_NODE) {
@@ -195,7 +196,8 @@ int catena_check(const catena_heap_t *h)
                     return e;
             }
         }
-        if (ST_MARKED(s) && s != ST_PARKED && !h->gc.collecting)
+        if (ST_MARKED(s) && !h->gc.collecting &&
+            !(CATENA_PARKING && s == ST_PARKED))
             return bad(h, "marked object outside a collection (G1)");
         prev_free = s == ST_FREE;
         i += len;
@@ -204,7 +206,7 @@ int catena_check(const catena_heap_t *h)
         return bad(h, "a free run is missing from the index");
     if (fr + pblocks != h->free_blocks || runs != h->free_runs)
         return bad(h, "free counters wrong");
-    if (CATENA_FAST_PATHS && (e = _catena_park_check(h, pruns, pblocks)))
+    if (CATENA_PARKING && (e = _catena_park_check(h, pruns, pblocks)))
         return e;
     if (objs != h->objects || chains != h->chained)
         return bad(h, "object counters wrong");

@@ -546,7 +546,7 @@ int catena_gc_set_options(catena_heap_t *h, unsigned opts)
         return _catena_err(h, CATENA_ELOCKED, NULL, fn);
     h->gc.opts = opts;
     h->gc.auto_collect = auto_collect;
-    if (CATENA_FAST_PATHS) /* parked runs are not zeroed (P2) */
+    if (CATENA_PARKING) /* parked runs are not zeroed (P2) */
         _catena_park_policy(h);
     return CATENA_OK;
 }

@@ -90,7 +90,7 @@ int catena_init(void *arena, size_t size, catena_heap_t **out)
     gc_state_init(&h->gc);
     h->magic = CATENA_MAGIC;
     _catena_run_insert(h, 0, n);
-    if (CATENA_FAST_PATHS) { /* the small build never parks (P2) */
+    if (CATENA_PARKING) { /* the small build never parks (P2) */
         for (size_t d = 0; d < CATENA_PARK_MAX; d++)
             h->park[d] = CATENA_NIL;
         _catena_park_policy(h);
@@ -103,7 +103,7 @@ int catena_init(void *arena, size_t size, catena_heap_t **out)
 void catena_set_chaining(catena_heap_t *h, bool on)
 {
     h->chaining = on;
-    if (CATENA_FAST_PATHS)
+    if (CATENA_PARKING)
         _catena_park_policy(h);
 }
 
@@ -167,7 +167,7 @@ static unsigned free_run_stats(const catena_heap_t *h, size_t *largest,
         if (l > top)
             top = l;
     }
-    if (CATENA_FAST_PATHS && h->parked) {
+    if (CATENA_PARKING && h->parked) {
         struct park_view v;
         _catena_park_view(h, &v);
         sum += h->parked;
@@ -221,6 +221,7 @@ void catena_free_ranges(catena_heap_t *h, size_t min_bytes,
     /* Interiors exist from 3 blocks on; classes below min_bytes hold no
      * run long enough, so start at the first class that might. */
     size_t minb = min_bytes / CATENA_B + 2, len = 0;
+    park_flush(h); /* parked runs are free memory too (park.c) */
     unsigned b = _catena_bin_of(minb < 3 ? 3 : minb) - 1;
     for (size_t s = next_free_run(h, &b, CATENA_NIL, &len); s != CATENA_NIL;
          s = next_free_run(h, &b, s, &len))

@@ -65,8 +65,7 @@ void _catena_park_flush(catena_heap_t *h)
 
 void _catena_park_policy(catena_heap_t *h)
 {
-    /* not with lib/scan.c: no footers to find a group's free runs by */
-    bool on = CATENA_FAST_PATHS && !CATENA_SCAN && h->chaining &&
+    bool on = CATENA_PARKING && h->chaining &&
               !(h->gc.opts & CATENA_GC_ZERO);
     if (!on)
         park_flush(h);

@@ -86,7 +86,8 @@ int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
     while (s == ST_TAIL && i > 0) /* classify: inside what? */
         s = block_state(h, --i);
     /* a parked run is free memory (P1) outside a collection (G1) */
-    bool free = s == ST_FREE || (s == ST_PARKED && !h->gc.collecting);
+    bool free = s == ST_FREE ||
+                (CATENA_PARKING && s == ST_PARKED && !h->gc.collecting);
     return _catena_err(h, free ? CATENA_EFREE : CATENA_EINTERIOR, p, where);
 }
 

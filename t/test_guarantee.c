@@ -16,8 +16,9 @@
 #include "../lib/catena_int.h"
 
 #define BS CATENA_BLOCK_SIZE
-/* Parked runs (lib/park.c): in the fast paths' build with the index. */
-#define PARKING (CATENA_FAST_PATHS && !CATENA_SCAN)
+/* Parked runs (lib/park.c): hosted, in the fast paths' build with the
+ * index. */
+#define PARKING CATENA_PARKING
 #define ARENA (128 * 1024)
 static uint64_t arena[ARENA / 8];
 static void *slots[ARENA / 16];
