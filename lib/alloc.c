@@ -344,10 +344,12 @@ void *catena_alloc(catena_heap_t *h, size_t n)
      * not zero (P2), so only the heap and the threshold are asked. */
     if (CATENA_PARKING && d - 1 < CATENA_PARK_MAX && !bad_heap(h) &&
         h->park[d - 1] != CATENA_NIL && none_due(h)) {
-        void *p = alloc_parked(h, d, 0);
-        if (p) {
+        size_t s = park_pop(h, d);
+        if (s != CATENA_NIL) { /* else poisoned: reported below */
+            PARKED_TO_HEAD(h, s, ST_HEAD);
+            note_alloc(h);
             h->gc.since += d;
-            return p;
+            return block_ptr(h, s);
         }
     }
     return alloc_index(h, n);
