@@ -136,10 +136,17 @@ static size_t free_len_any(const catena_heap_t *h, size_t s)
 
 void _catena_park_view(const catena_heap_t *h, struct park_view *v)
 {
+    size_t seen = 0;
     memset(v, 0, sizeof *v);
+    if (bad_heap(h)) /* a poisoned heap's lists are not followed */
+        return;
     for (size_t d = 1; d <= CATENA_PARK_MAX; d++)
         for (size_t p = h->park[d - 1]; p != CATENA_NIL;
              p = ((const struct park_hdr *)block_ptr(h, p))->next) {
+            /* only sound runs, each at most once (a write after free
+             * not yet found must not lead the statistics astray) */
+            if (!parked_sound(h, p, d) || ++seen > h->parked)
+                return;
             size_t l = free_left_of(h, p);
             if (l != CATENA_NIL &&
                 (block_state(h, l) == ST_PARKED || free_left_of(h, l) != CATENA_NIL))

@@ -525,6 +525,9 @@ UNIT_TEST(t_parked_corrupt)
         }
         UNIT_EQ(catena_last_error(h), CATENA_ECORRUPT);
         UNIT_EQ(catena_free(h, c), CATENA_ECORRUPT);
+        struct catena_stats s; /* the statistics do not follow the link */
+        catena_stats(h, &s);
+        UNIT_ASSERT(s.free_blocks > 0);
     }
 }
 
