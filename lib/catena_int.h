@@ -256,7 +256,7 @@ static inline void gc_state_init(struct gc_state *g)
  * blocks wait on exact-length lists, at most max(CATENA_PARK_MIN,
  * N / CATENA_PARK_DIV) blocks in all. */
 #ifndef CATENA_PARK_MAX
-#define CATENA_PARK_MAX 8
+#define CATENA_PARK_MAX 14
 #endif
 #ifndef CATENA_PARK_MIN
 #define CATENA_PARK_MIN 32
