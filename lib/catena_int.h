@@ -466,6 +466,20 @@ unsigned _catena_root_flags(const catena_heap_t *h, size_t root);
 void _catena_root_set_flags(catena_heap_t *h, size_t root, unsigned f);
 unsigned _catena_obj_flags(const catena_heap_t *h, size_t i);
 
+/* Block b of a free run (its start, or a TAIL) becomes a spine node of
+ * state `to` that links `next` in-band: the list of spare nodes that a
+ * chain being built consumes (_catena_run_take_nodes). */
+static inline size_t node_take(catena_heap_t *h, size_t b, bool start,
+                               unsigned to, size_t next)
+{
+    if (start)
+        FREE_TO_HEAD(h, b, to);
+    else
+        TAIL_TO_HEAD(h, b, to);
+    *(cidx *)(void *)(h->base + b * CATENA_B) = (cidx)next;
+    return b;
+}
+
 /* ---- index.c: the free-run index ---------------------------------------- */
 /* The most runs a contiguous fit examines (doc/design.md, "Worst cases"). */
 #define CATENA_FIT_PROBES 8
@@ -476,15 +490,22 @@ size_t _catena_run_fit(catena_heap_t *h, size_t want);
 /* Length of free run s after checking its header (index.c); 0 and the heap
  * poisoned (magic cleared: CATENA_ECORRUPT) when the header is not sound. */
 size_t _catena_run_len(catena_heap_t *h, size_t s);
-size_t _catena_run_largest(const catena_heap_t *h);
-size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
 size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe);
-size_t _catena_run_take_last(catena_heap_t *h, size_t s);
-size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
-                            unsigned to);
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
+/* Building a chain (alloc.c): how many extents the extent takes will cut
+ * for `want` blocks (SIZE_MAX: the free runs do not hold them), then the
+ * extents one by one (the first block EXT, the length in *len), then the
+ * nodes (an in-band list; its head becomes `first_state`, the others
+ * NODE).  index.c takes the longest runs first and nodes from the
+ * shortest; scan.c takes the extents in one address-order pass, resumed
+ * at *cur (start it at 0; index.c ignores it), and the nodes from the top
+ * down. */
 size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
+size_t _catena_run_take_extent(catena_heap_t *h, size_t *cur, size_t want,
+                               bool room, size_t *len);
+size_t _catena_run_take_nodes(catena_heap_t *h, size_t n,
+                              unsigned first_state);
 
 /* ---- spine.c: the extent tree of a chained object ----------------------- */
 /* The one walker of a spine, depth first in object order; the collector,
