@@ -95,18 +95,6 @@ static size_t take_nodes(catena_heap_t *h, size_t n, unsigned first_state)
     return _catena_run_take_nodes(h, n, first_state);
 }
 
-/* Append the pending extents to the spine, consuming the spare nodes. */
-static void push_all(catena_heap_t *h, size_t root, size_t ext, size_t spare)
-{
-    while (ext != CATENA_NIL) {
-        struct ent *e = node_at(h, ext);
-        size_t next = e->idx, len = e->cum;
-        _catena_spine_push(h, root, ext, len, &spare);
-        ext = next;
-    }
-    CATENA_ASSERT(h, spare == CATENA_NIL);
-}
-
 static bool is_chain(const catena_heap_t *h, size_t i)
 {
     return ST_IS_CHAIN(block_state(h, i));
@@ -170,7 +158,7 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
     size_t root = spare;
     spare = *(cidx *)block_ptr(h, root);
     _catena_spine_init(h, root, 0);
-    push_all(h, root, ext, spare);
+    _catena_spine_append(h, root, 0, ext, spare);
     _catena_root_set_flags(h, root, flags & CATENA_FLAG_MASK);
     h->chained++;
     note_alloc(h);
@@ -364,10 +352,9 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1,
         ents(h, root, root)[0].cum = (cidx)(d0 + absorb);
         _catena_root_set_flags(h, root, fl);
         h->chained++;
-    } else if (absorb) {
-        _catena_spine_grow_last(h, root, absorb);
+        absorb = 0; /* in the first extent already */
     }
-    push_all(h, root, ext, spare);
+    _catena_spine_append(h, root, absorb, ext, spare);
     return root;
 }
 

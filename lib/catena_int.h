@@ -549,9 +549,10 @@ unsigned _catena_spine_entries(const catena_heap_t *h, size_t root,
 bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
                         struct seg *out);
 size_t _catena_spine_count(const catena_heap_t *h, size_t root);
-void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
-                        size_t len, size_t *spare);
-void _catena_spine_grow_last(catena_heap_t *h, size_t root, size_t add);
+/* Grow the last extent by `add` blocks, then append the extents of the
+ * in-band list `ext`, using up the spare nodes of in-band list `spare`. */
+void _catena_spine_append(catena_heap_t *h, size_t root, size_t add,
+                          size_t ext, size_t spare);
 void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep);
 void _catena_spine_release(catena_heap_t *h, size_t root);
 size_t _catena_spine_last_end(const catena_heap_t *h, size_t root);
