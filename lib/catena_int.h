@@ -257,6 +257,10 @@ struct ent {
 #define FANOUT ((unsigned)(CATENA_BLOCK_SIZE / sizeof(struct ent)))
 #define ROOT_CAP ((unsigned)((CATENA_BLOCK_SIZE - ROOT_HDR) / sizeof(struct ent)))
 #define MAX_DEPTH 34
+/* A node's entry count fits an index (spine.c keeps counts as cidx). */
+#if CATENA_BLOCK_SIZE / (CATENA_INDEX_BITS / 4) >= (1L << (CATENA_INDEX_BITS - 1))
+#error "CATENA_BLOCK_SIZE too large for the index width"
+#endif
 
 /* ---- pointers and indexes -------------------------------------------- */
 static inline void *block_ptr(const catena_heap_t *h, size_t i)

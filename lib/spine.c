@@ -171,13 +171,6 @@ bool _catena_spine_next(const catena_heap_t *h, struct spine_walk *w,
     return false;
 }
 
-size_t _catena_spine_last_end(const catena_heap_t *h, size_t root)
-{
-    struct seg sg;
-    _catena_spine_find(h, root, _catena_spine_total(h, root) - 1, &sg);
-    return sg.start + (sg.hi - sg.lo);
-}
-
 /* ---- the right edge: appending and trimming --------------------------
  *
  * Entries change only at the right end, so both append and truncate work
@@ -190,8 +183,8 @@ size_t _catena_spine_last_end(const catena_heap_t *h, size_t root)
 struct edge {
     int d;
     size_t total; /* data blocks up to the end of the last extent */
-    size_t path[MAX_DEPTH];
-    unsigned n[MAX_DEPTH];
+    cidx path[MAX_DEPTH];
+    cidx n[MAX_DEPTH]; /* a node's entries fit an index (catena_int.h) */
 };
 
 /* Path and counts from level l down, path[l] already set. */
@@ -200,7 +193,7 @@ static void edge_down(const catena_heap_t *h, size_t root, struct edge *g,
 {
     for (;;) {
         size_t node = g->path[l];
-        g->n[l] = entries(h, root, node);
+        g->n[l] = (cidx)entries(h, root, node);
         if (leaf(h, root, node) || l + 2 >= MAX_DEPTH)
             break;
         g->path[l + 1] = ents(h, root, node)[g->n[l] - 1].idx;
@@ -211,24 +204,36 @@ static void edge_down(const catena_heap_t *h, size_t root, struct edge *g,
 
 static void edge_open(const catena_heap_t *h, size_t root, struct edge *g)
 {
-    g->path[0] = root;
+    g->path[0] = (cidx)root;
     edge_down(h, root, g, 0);
-    g->total = g->n[0] ? _catena_spine_total(h, root) : 0;
+    g->total = g->n[0] ? ent_cum(&ents(h, root, root)[g->n[0] - 1]) : 0;
 }
 
-/* Set the stale counts of levels from .. d-1 to the total. */
+/* Set the last counts of levels from .. d to the total (the leaf's is
+ * exact but after the last extent's end moved). */
 static void edge_fix(catena_heap_t *h, size_t root, const struct edge *g,
                      int from)
 {
-    for (int l = from; l < g->d; l++)
+    for (int l = from; l <= g->d; l++)
         set_cum(&ents(h, root, g->path[l])[g->n[l] - 1], g->total);
 }
 
-/* The last extent's count (exact at every other time: entries are
- * appended with it) after its end moved. */
-static void edge_set_last(catena_heap_t *h, size_t root, const struct edge *g)
+/* The entry of the last extent. */
+static struct ent *edge_last(const catena_heap_t *h, size_t root,
+                             const struct edge *g)
 {
-    set_cum(&ents(h, root, g->path[g->d])[g->n[g->d] - 1], g->total);
+    return &ents(h, root, g->path[g->d])[g->n[g->d] - 1];
+}
+
+/* Where the last extent starts in the object: the count of the entry
+ * before it at the lowest level that has one (those are not stale). */
+static size_t edge_lo(const catena_heap_t *h, size_t root,
+                      const struct edge *g)
+{
+    for (int l = g->d; l >= 0; l--)
+        if (g->n[l] > 1)
+            return ent_cum(&ents(h, root, g->path[l])[g->n[l] - 2]);
+    return 0;
 }
 
 /* Extents of the object in O(depth): the tree is left-packed, so every
@@ -254,6 +259,14 @@ static void edge_put(catena_heap_t *h, size_t root, struct edge *g, int l,
     set_cum(e, g->total);
 }
 
+/* The block after the object's last data block. */
+size_t _catena_spine_last_end(const catena_heap_t *h, size_t root)
+{
+    struct edge g;
+    edge_open(h, root, &g);
+    return edge_last(h, root, &g)->idx + (g.total - edge_lo(h, root, &g));
+}
+
 static size_t pop_spare(catena_heap_t *h, size_t *spare)
 {
     size_t n = *spare;
@@ -262,52 +275,57 @@ static size_t pop_spare(catena_heap_t *h, size_t *spare)
     return n;
 }
 
+/* The root's entries become the n entries at src (a node's: no flag
+ * bits); its flags stay. */
+static void root_fill(catena_heap_t *h, size_t root, const struct ent *src,
+                      unsigned n)
+{
+    unsigned fl = _catena_root_flags(h, root);
+    _catena_spine_init(h, root, 0);
+    memcpy(ents(h, root, root), src, n * sizeof(struct ent));
+    _catena_root_set_flags(h, root, fl);
+}
+
 /* The whole right edge is full: the root's entries move down into a new
- * node, which becomes the root's one child (one level deeper). */
+ * node, which becomes the root's one child (one level deeper).  The
+ * counts on the edge are exact (edge_fix) and the edge is reloaded: this
+ * happens once per level the spine gains. */
 static void edge_deepen(catena_heap_t *h, size_t root, struct edge *g,
                         size_t *spare)
 {
     size_t nn = pop_spare(h, spare);
-    struct ent *r = ents(h, root, root), *c = ents(h, root, nn);
+    struct ent *c = ents(h, root, nn), one = {(cidx)nn, (cidx)g->total};
+    edge_fix(h, root, g, 0);
     clear(h, root, nn);
-    for (unsigned i = 0; i < ROOT_CAP; i++) {
-        c[i].idx = r[i].idx;
-        c[i].cum = (cidx)ent_cum(&r[i]);
-    }
-    unsigned fl = _catena_root_flags(h, root);
-    _catena_spine_init(h, root, 0);
-    _catena_root_set_flags(h, root, fl);
-    for (int l = g->d; l >= 0; l--) {
-        g->path[l + 1] = g->path[l];
-        g->n[l + 1] = g->n[l];
-    }
-    g->path[1] = nn;
-    g->n[0] = 0;
-    g->d++;
-    edge_put(h, root, g, 0, nn);
+    memcpy(c, ents(h, root, root), ROOT_CAP * sizeof(struct ent));
+    c[0].cum = (cidx)ent_cum(&c[0]); /* not the root's flags */
+    root_fill(h, root, &one, 1);
+    edge_down(h, root, g, 0);
 }
 
-/* Append extent `ext` of `len` blocks at the right end. */
+/* Append extent `ext` of `len` blocks at the right end: into the lowest
+ * node of the edge with room, through a new branch of single-entry nodes
+ * when that node is not the leaf. */
 static void edge_push(catena_heap_t *h, size_t root, struct edge *g,
                       size_t ext, size_t len, size_t *spare)
 {
-    int j = g->d;
-    while (j >= 0 && g->n[j] == cap_of(root, g->path[j]))
-        j--;
-    if (j < g->d) /* path[j+1 .. d] are full: left for good */
-        edge_fix(h, root, g, j < 0 ? 0 : j);
-    if (j < 0) { /* (all counts fixed just now) */
-        edge_deepen(h, root, g, spare);
+    int j;
+    for (;;) {
         j = g->d;
-        while (g->n[j] == cap_of(root, g->path[j]))
+        while (j >= 0 && g->n[j] == cap_of(root, g->path[j]))
             j--;
+        if (j >= 0)
+            break;
+        edge_deepen(h, root, g, spare);
     }
+    if (j < g->d) /* path[j+1 .. d] are full: left for good */
+        edge_fix(h, root, g, j);
     g->total += len;
     size_t child = ext;
     for (int l = g->d; l > j; l--) { /* a new branch down to the leaves */
         size_t nn = pop_spare(h, spare);
         clear(h, root, nn);
-        g->path[l] = nn;
+        g->path[l] = (cidx)nn;
         g->n[l] = 0;
         edge_put(h, root, g, l, child);
         child = nn;
@@ -325,7 +343,7 @@ void _catena_spine_append(catena_heap_t *h, size_t root, size_t add,
     edge_open(h, root, &g);
     if (add) {
         g.total += add;
-        edge_set_last(h, root, &g);
+        edge_fix(h, root, &g, g.d);
     }
     while (ext != CATENA_NIL) {
         struct ent *e = node_at(h, ext);
@@ -344,24 +362,12 @@ static void drop_last(catena_heap_t *h, size_t root, struct edge *g, int l)
     e->cum &= (cidx)~CATENA_CUM_MASK; /* keeps the root's flag bits */
 }
 
-/* Where the last extent starts in the object: the count of the entry
- * before it at the lowest level that has one (those are not stale). */
-static size_t edge_lo(const catena_heap_t *h, size_t root,
-                      const struct edge *g)
-{
-    for (int l = g->d; l >= 0; l--)
-        if (g->n[l] > 1)
-            return ent_cum(&ents(h, root, g->path[l])[g->n[l] - 2]);
-    return 0;
-}
-
 /* Remove the last extent (releasing its blocks) and the nodes it empties;
  * the path then goes down the new right edge. */
 static void edge_pop(catena_heap_t *h, size_t root, struct edge *g, size_t lo)
 {
     int l = g->d;
-    size_t ext = ents(h, root, g->path[l])[g->n[l] - 1].idx;
-    _catena_run_release(h, ext, g->total - lo);
+    _catena_run_release(h, edge_last(h, root, g)->idx, g->total - lo);
     drop_last(h, root, g, l);
     while (l > 0 && g->n[l] == 0) {
         _catena_run_release(h, g->path[l], 1);
@@ -385,10 +391,9 @@ void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep)
     while ((lo = edge_lo(h, root, &g)) >= keep)
         edge_pop(h, root, &g, lo);
     if (g.total > keep) {
-        size_t ext = ents(h, root, g.path[g.d])[g.n[g.d] - 1].idx;
-        _catena_run_release(h, ext + (keep - lo), g.total - keep);
+        _catena_run_release(h, edge_last(h, root, &g)->idx + (keep - lo),
+                            g.total - keep);
         g.total = keep;
-        edge_set_last(h, root, &g);
     }
     edge_fix(h, root, &g, 0);
     /* Minimal depth: a root whose single child fits in it absorbs it. */
@@ -397,10 +402,7 @@ void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep)
         unsigned n = entries(h, root, c);
         if (n > ROOT_CAP)
             break;
-        unsigned fl = _catena_root_flags(h, root);
-        _catena_spine_init(h, root, 0);
-        memcpy(ents(h, root, root), ents(h, root, c), n * sizeof(struct ent));
-        _catena_root_set_flags(h, root, fl);
+        root_fill(h, root, ents(h, root, c), n);
         _catena_run_release(h, c, 1);
         h->spine_blocks--;
     }
