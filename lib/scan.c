@@ -37,25 +37,41 @@ static uint32_t word8(const catena_heap_t *h, size_t w)
            (uint32_t)t[3] << 24;
 }
 
-/* Does word x hold a FREE (zero) nibble? */
-static bool has_free(uint32_t x)
+/* The FREE (zero) nibbles of word x: bit 4j set iff nibble j is 0. */
+static uint32_t free_nibbles(uint32_t x)
 {
-    return (~(x | x >> 1 | x >> 2 | x >> 3) & 0x11111111u) != 0;
+    return ~(x | x >> 1 | x >> 2 | x >> 3) & 0x11111111u;
 }
 
-/* The first free run start at or after block i, or nblocks; eight blocks
- * per step where the whole word is in the heap. */
+/* Does word x hold a FREE nibble? */
+static bool has_free(uint32_t x)
+{
+    return free_nibbles(x) != 0;
+}
+
+/* The first free run start at or after block i, or nblocks: a word (eight
+ * blocks) per step where the whole word is in the heap, its first FREE
+ * nibble found within the word. */
 static size_t next_free(const catena_heap_t *h, size_t i)
 {
     size_t n = h->nblocks;
     while (i < n) {
         CATENA_STEP(h, 1);
-        if (!(i & 7) && i + 8 <= n && !has_free(word8(h, i / 8)))
-            i += 8;
-        else if (block_state(h, i) == ST_FREE)
+        if ((i | 7) < n) {
+            uint32_t z = free_nibbles(word8(h, i / 8)) >> (4 * (i & 7));
+            if (z) {
+                while (!(z & 1)) {
+                    z >>= 4;
+                    i++;
+                }
+                return i;
+            }
+            i = (i | 7) + 1;
+        } else if (block_state(h, i) == ST_FREE) {
             return i;
-        else
+        } else {
             i++;
+        }
     }
     return n;
 }
