@@ -115,7 +115,16 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
  * under way stops without following the links and reports
  * CATENA_ECORRUPT, as every later call does.  O(1).  Block s itself is
  * FREE already: every caller has it from the table, from a class head
- * (I3), or from a link this check accepted. */
+ * (I3), or from a link this check accepted.
+ *
+ * CATENA_RUN_CHECKS 0 (a port that gives the check up, e.g. -DCATENA_RUN_CHECKS=0
+ * with --enable-small: doc/embedded.md, "Code size") takes every header as
+ * sound: a write into freed memory then corrupts the index silently, as
+ * in an allocator without the check. */
+#ifndef CATENA_RUN_CHECKS
+#define CATENA_RUN_CHECKS 1
+#endif
+
 /* What a sound run r at s shows wherever it is in its list: its length
  * stays in the heap, its footer names it, its next run is FREE and links
  * back. */
@@ -123,6 +132,8 @@ CATENA_ALWAYS_INLINE bool body_sound(const catena_heap_t *h, size_t s,
                                      const struct run_hdr *r)
 {
     size_t len = r->len, n = r->next;
+    if (!CATENA_RUN_CHECKS)
+        return true;
     if (len == 0 || len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
         return false;
     return n == CATENA_NIL || (n < h->nblocks &&
@@ -135,6 +146,8 @@ CATENA_ALWAYS_INLINE bool run_sound_in(const catena_heap_t *h, size_t s)
     CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_FREE);
     const struct run_hdr *r = run_at(h, s);
     size_t p = r->prev;
+    if (!CATENA_RUN_CHECKS)
+        return true;
     if (!body_sound(h, s, r))
         return false;
     if (p == CATENA_NIL)
