@@ -148,6 +148,17 @@ static inline void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags,
     return block_ptr(h, s);
 }
 
+/* The first of the spare nodes becomes the root of a new chained object
+ * with these flags (its entries empty). */
+static size_t new_root(catena_heap_t *h, size_t *spare, unsigned flags)
+{
+    size_t root = *spare;
+    *spare = *(cidx *)block_ptr(h, root);
+    _catena_spine_init(h, root, flags);
+    h->chained++;
+    return root;
+}
+
 static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
 {
     size_t k = _catena_greedy_extents(h, d);
@@ -155,12 +166,8 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
         return NULL;
     size_t ext = take_extents(h, d, false);
     size_t spare = take_nodes(h, 1 + _catena_spine_nodes(k), ST_CHAIN);
-    size_t root = spare;
-    spare = *(cidx *)block_ptr(h, root);
-    _catena_spine_init(h, root, 0);
+    size_t root = new_root(h, &spare, flags & CATENA_FLAG_MASK);
     _catena_spine_append(h, root, 0, ext, spare);
-    _catena_root_set_flags(h, root, flags & CATENA_FLAG_MASK);
-    h->chained++;
     note_alloc(h);
     return block_ptr(h, root);
 }
@@ -342,16 +349,12 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1,
     size_t spare = nodes ? take_nodes(h, nodes, conv ? ST_CHAIN : ST_NODE)
                          : CATENA_NIL;
     size_t root = i;
-    if (conv) {
-        root = spare;
-        spare = *(cidx *)block_ptr(h, root);
-        unsigned fl = _catena_state_flags(block_state(h, i));
-        _catena_spine_init(h, root, 0);
+    if (conv) { /* object i becomes the first extent of a new root */
+        root = new_root(h, &spare, _catena_state_flags(block_state(h, i)));
         HEAD_TO_EXT(h, i);
-        ents(h, root, root)[0].idx = (cidx)i;
-        ents(h, root, root)[0].cum = (cidx)(d0 + absorb);
-        _catena_root_set_flags(h, root, fl);
-        h->chained++;
+        struct ent *e = ents(h, root, root);
+        e->idx = (cidx)i;
+        e->cum = (cidx)(e->cum | (d0 + absorb)); /* beside the flag bits */
         absorb = 0; /* in the first extent already */
     }
     _catena_spine_append(h, root, absorb, ext, spare);
