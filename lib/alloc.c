@@ -5,7 +5,7 @@
  * Why the guarantee holds: a chain of d blocks uses k <= d extents (each at
  * least one block), the root and S(k) <= S(d) nodes.  Before touching the
  * heap, the allocator counts the k it will use (a read-only pass over the
- * index, in the same order as the real extraction) and checks that the
+ * free runs, in the same order as the real extraction) and checks that the
  * free blocks cover d + 1 + S(k); data extents are taken first, then the
  * nodes, one block each, from whatever is left.  So with at least
  * blocks_for(n) = d + 1 + S(d) free blocks it cannot fail, and when it does
@@ -76,32 +76,16 @@ static int miss(const catena_heap_t *h, size_t need, bool policy)
 
 /* ---- building chains --------------------------------------------------- */
 
-/* Take `want` blocks as extents, largest runs first, the last one best-fit;
- * each extent's first block becomes EXT and links the next in-band
- * ({next, len} in its first entry).  Returns the list head.  The caller
- * has checked that the free runs hold `want` blocks. */
+/* Take `want` blocks as extents (the free-run layer chooses the runs:
+ * _catena_run_take_extent); each extent's first block links the next
+ * in-band ({next, len} in its first entry).  Returns the list head.  The
+ * caller has checked that the free runs hold `want` blocks; `room`: a
+ * growing object's new tail. */
 static size_t take_extents(catena_heap_t *h, size_t want, bool room)
 {
-    size_t head = CATENA_NIL, prev = CATENA_NIL;
+    size_t head = CATENA_NIL, prev = CATENA_NIL, cur = 0;
     while (want) {
-        size_t s = _catena_run_largest(h);
-        size_t len = _catena_free_len(h, s);
-        if (len > want && room) {
-            /* A growing object's new tail goes in the middle of the
-             * longest run, so that its next appends extend it in place
-             * instead of adding an extent each. */
-            s = _catena_run_take_mid(h, s, want, ST_EXT);
-            len = want;
-        } else {
-            if (len > want) {
-                s = _catena_run_fit(h, want);
-                if (s == CATENA_NIL)
-                    s = _catena_run_largest(h);
-                len = want;
-            }
-            _catena_run_take(h, s, len);
-            FREE_TO_HEAD(h, s, ST_EXT);
-        }
+        size_t len, s = _catena_run_take_extent(h, &cur, want, room, &len);
         struct ent *e = node_at(h, s);
         e->idx = CATENA_NIL;
         e->cum = (cidx)len;
@@ -115,35 +99,12 @@ static size_t take_extents(catena_heap_t *h, size_t want, bool room)
     return head;
 }
 
-/* Take n single blocks for spine nodes from the shortest runs (sparing the
- * long ones), linked in-band; the first becomes `first_state`. */
+/* Take n single blocks for spine nodes (the free-run layer chooses),
+ * linked in-band; the head becomes `first_state`. */
 static size_t take_nodes(catena_heap_t *h, size_t n, unsigned first_state)
 {
-    size_t head = CATENA_NIL;
-    for (size_t i = 0; i < n; i++) {
-        size_t r = _catena_run_smallest(h), s = _catena_run_take_last(h, r);
-        unsigned ns = i + 1 == n ? first_state : ST_NODE;
-        if (s == r)
-            FREE_TO_HEAD(h, s, ns);
-        else
-            TAIL_TO_HEAD(h, s, ns);
-        *(cidx *)block_ptr(h, s) = (cidx)head;
-        head = s;
-    }
     h->spine_blocks += n;
-    return head;
-}
-
-/* Append the pending extents to the spine, consuming the spare nodes. */
-static void push_all(catena_heap_t *h, size_t root, size_t ext, size_t spare)
-{
-    while (ext != CATENA_NIL) {
-        struct ent *e = node_at(h, ext);
-        size_t next = e->idx, len = e->cum;
-        _catena_spine_push(h, root, ext, len, &spare);
-        ext = next;
-    }
-    CATENA_ASSERT(h, spare == CATENA_NIL);
+    return _catena_run_take_nodes(h, n, first_state);
 }
 
 static bool is_chain(const catena_heap_t *h, size_t i)
@@ -199,6 +160,17 @@ static inline void *alloc_contig(catena_heap_t *h, size_t d, unsigned flags,
     return block_ptr(h, s);
 }
 
+/* The first of the spare nodes becomes the root of a new chained object
+ * with these flags (its entries empty). */
+static size_t new_root(catena_heap_t *h, size_t *spare, unsigned flags)
+{
+    size_t root = *spare;
+    *spare = *(cidx *)block_ptr(h, root);
+    _catena_spine_init(h, root, flags);
+    h->chained++;
+    return root;
+}
+
 static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
 {
     size_t k = _catena_greedy_extents(h, d);
@@ -206,12 +178,8 @@ static void *alloc_chain(catena_heap_t *h, size_t d, unsigned flags)
         return NULL;
     size_t ext = take_extents(h, d, false);
     size_t spare = take_nodes(h, 1 + _catena_spine_nodes(k), ST_CHAIN);
-    size_t root = spare;
-    spare = *(cidx *)block_ptr(h, root);
-    _catena_spine_init(h, root, 0);
-    push_all(h, root, ext, spare);
-    _catena_root_set_flags(h, root, flags & CATENA_FLAG_MASK);
-    h->chained++;
+    size_t root = new_root(h, &spare, flags & CATENA_FLAG_MASK);
+    _catena_spine_append(h, root, 0, ext, spare);
     note_alloc(h);
     return block_ptr(h, root);
 }
@@ -511,20 +479,15 @@ static size_t grow(catena_heap_t *h, size_t i, size_t d0, size_t d1,
     size_t spare = nodes ? take_nodes(h, nodes, conv ? ST_CHAIN : ST_NODE)
                          : CATENA_NIL;
     size_t root = i;
-    if (conv) {
-        root = spare;
-        spare = *(cidx *)block_ptr(h, root);
-        unsigned fl = _catena_state_flags(block_state(h, i));
-        _catena_spine_init(h, root, 0);
+    if (conv) { /* object i becomes the first extent of a new root */
+        root = new_root(h, &spare, _catena_state_flags(block_state(h, i)));
         HEAD_TO_EXT(h, i);
-        ents(h, root, root)[0].idx = (cidx)i;
-        ents(h, root, root)[0].cum = (cidx)(d0 + absorb);
-        _catena_root_set_flags(h, root, fl);
-        h->chained++;
-    } else if (absorb) {
-        _catena_spine_grow_last(h, root, absorb);
+        struct ent *e = ents(h, root, root);
+        e->idx = (cidx)i;
+        e->cum = (cidx)(e->cum | (d0 + absorb)); /* beside the flag bits */
+        absorb = 0; /* in the first extent already */
     }
-    push_all(h, root, ext, spare);
+    _catena_spine_append(h, root, absorb, ext, spare);
     return root;
 }
 

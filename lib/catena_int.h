@@ -307,6 +307,10 @@ struct ent {
 #define FANOUT ((unsigned)(CATENA_BLOCK_SIZE / sizeof(struct ent)))
 #define ROOT_CAP ((unsigned)((CATENA_BLOCK_SIZE - ROOT_HDR) / sizeof(struct ent)))
 #define MAX_DEPTH 34
+/* A node's entry count fits an index (spine.c keeps counts as cidx). */
+#if CATENA_BLOCK_SIZE / (CATENA_INDEX_BITS / 4) >= (1L << (CATENA_INDEX_BITS - 1))
+#error "CATENA_BLOCK_SIZE too large for the index width"
+#endif
 
 /* ---- pointers and indexes -------------------------------------------- */
 static inline void *block_ptr(const catena_heap_t *h, size_t i)
@@ -484,7 +488,8 @@ static inline unsigned low_nibble(uint64_t x)
                 (uint16_t)(((catena_heap_t *)(uintptr_t)(h))->steps + (n)); \
     } while (0)
 
-static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
+static inline size_t _catena_run_length_words(const catena_heap_t *h,
+                                             size_t s)
 {
     size_t i = s + 1, n = h->nblocks;
     /* Whole words: the first one with the nibbles before block i masked
@@ -503,6 +508,17 @@ static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
     }
     return i - s;
 }
+/* Inline where the fast paths ask for speed; the small build has one
+ * out-of-line copy (table.c) instead of one in every file that measures a
+ * run (on v6-M, 140 bytes each: the 64-bit word scan). */
+#if CATENA_FAST_PATHS
+static inline size_t _catena_run_length(const catena_heap_t *h, size_t s)
+{
+    return _catena_run_length_words(h, s);
+}
+#else
+size_t _catena_run_length(const catena_heap_t *h, size_t s);
+#endif
 
 /* The length of free run s: its header's, or with scan.c (no headers)
  * the table's. */
@@ -527,6 +543,20 @@ unsigned _catena_root_flags(const catena_heap_t *h, size_t root);
 void _catena_root_set_flags(catena_heap_t *h, size_t root, unsigned f);
 unsigned _catena_obj_flags(const catena_heap_t *h, size_t i);
 
+/* Block b of a free run (its start, or a TAIL) becomes a spine node of
+ * state `to` that links `next` in-band: the list of spare nodes that a
+ * chain being built consumes (_catena_run_take_nodes). */
+static inline size_t node_take(catena_heap_t *h, size_t b, bool start,
+                               unsigned to, size_t next)
+{
+    if (start)
+        FREE_TO_HEAD(h, b, to);
+    else
+        TAIL_TO_HEAD(h, b, to);
+    *(cidx *)(void *)(h->base + b * CATENA_B) = (cidx)next;
+    return b;
+}
+
 /* ---- index.c: the free-run index ---------------------------------------- */
 /* The most runs a contiguous fit examines (doc/design.md, "Worst cases"). */
 #define CATENA_FIT_PROBES 8
@@ -537,15 +567,22 @@ size_t _catena_run_fit(catena_heap_t *h, size_t want);
 /* Length of free run s after checking its header (index.c); 0 and the heap
  * poisoned (magic cleared: CATENA_ECORRUPT) when the header is not sound. */
 size_t _catena_run_len(catena_heap_t *h, size_t s);
-size_t _catena_run_largest(const catena_heap_t *h);
-size_t _catena_run_smallest(const catena_heap_t *h);
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want);
 size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe);
-size_t _catena_run_take_last(catena_heap_t *h, size_t s);
-size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
-                            unsigned to);
 void _catena_run_release(catena_heap_t *h, size_t s, size_t len);
+/* Building a chain (alloc.c): how many extents the extent takes will cut
+ * for `want` blocks (SIZE_MAX: the free runs do not hold them), then the
+ * extents one by one (the first block EXT, the length in *len), then the
+ * nodes (an in-band list; its head becomes `first_state`, the others
+ * NODE).  index.c takes the longest runs first and nodes from the
+ * shortest; scan.c takes the extents in one address-order pass, resumed
+ * at *cur (start it at 0; index.c ignores it), and the nodes from the top
+ * down. */
 size_t _catena_greedy_extents(catena_heap_t *h, size_t want);
+size_t _catena_run_take_extent(catena_heap_t *h, size_t *cur, size_t want,
+                               bool room, size_t *len);
+size_t _catena_run_take_nodes(catena_heap_t *h, size_t n,
+                              unsigned first_state);
 
 /* ---- park.c: parked runs (P1, P2) --------------------------------------- */
 /* A parked run's first block: the next run on its list and a check word
@@ -690,9 +727,10 @@ unsigned _catena_spine_entries(const catena_heap_t *h, size_t root,
 bool _catena_spine_find(const catena_heap_t *h, size_t root, size_t b,
                         struct seg *out);
 size_t _catena_spine_count(const catena_heap_t *h, size_t root);
-void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
-                        size_t len, size_t *spare);
-void _catena_spine_grow_last(catena_heap_t *h, size_t root, size_t add);
+/* Grow the last extent by `add` blocks, then append the extents of the
+ * in-band list `ext`, using up the spare nodes of in-band list `spare`. */
+void _catena_spine_append(catena_heap_t *h, size_t root, size_t add,
+                          size_t ext, size_t spare);
 void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep);
 void _catena_spine_release(catena_heap_t *h, size_t root);
 size_t _catena_spine_last_end(const catena_heap_t *h, size_t root);

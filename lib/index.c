@@ -115,7 +115,16 @@ CATENA_ALWAYS_INLINE unsigned first_from(const catena_heap_t *h, unsigned b)
  * under way stops without following the links and reports
  * CATENA_ECORRUPT, as every later call does.  O(1).  Block s itself is
  * FREE already: every caller has it from the table, from a class head
- * (I3), or from a link this check accepted. */
+ * (I3), or from a link this check accepted.
+ *
+ * CATENA_RUN_CHECKS 0 (a port that gives the check up, e.g. -DCATENA_RUN_CHECKS=0
+ * with --enable-small: doc/embedded.md, "Code size") takes every header as
+ * sound: a write into freed memory then corrupts the index silently, as
+ * in an allocator without the check. */
+#ifndef CATENA_RUN_CHECKS
+#define CATENA_RUN_CHECKS 1
+#endif
+
 /* What a sound run r at s shows wherever it is in its list: its length
  * stays in the heap, its footer names it, its next run is FREE and links
  * back. */
@@ -123,6 +132,8 @@ CATENA_ALWAYS_INLINE bool body_sound(const catena_heap_t *h, size_t s,
                                      const struct run_hdr *r)
 {
     size_t len = r->len, n = r->next;
+    if (!CATENA_RUN_CHECKS)
+        return true;
     if (len == 0 || len > h->nblocks - s || *footer_at(h, s + len - 1) != s)
         return false;
     return n == CATENA_NIL || (n < h->nblocks &&
@@ -135,6 +146,8 @@ CATENA_ALWAYS_INLINE bool run_sound_in(const catena_heap_t *h, size_t s)
     CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_FREE);
     const struct run_hdr *r = run_at(h, s);
     size_t p = r->prev;
+    if (!CATENA_RUN_CHECKS)
+        return true;
     if (!body_sound(h, s, r))
         return false;
     if (p == CATENA_NIL)
@@ -256,7 +269,7 @@ size_t _catena_run_fit(catena_heap_t *h, size_t want)
     return fit(h, want, true); /* checked by the take that follows */
 }
 
-size_t _catena_run_largest(const catena_heap_t *h)
+static size_t largest(const catena_heap_t *h)
 {
     if (!h->summary)
         return CATENA_NIL;
@@ -264,7 +277,7 @@ size_t _catena_run_largest(const catena_heap_t *h)
     return h->bins[w * 32 + flog2(h->binmap[w])];
 }
 
-size_t _catena_run_smallest(const catena_heap_t *h)
+static size_t smallest(const catena_heap_t *h)
 {
     unsigned c = first_from(h, 1);
     return c == MAX_BINS ? CATENA_NIL : h->bins[c];
@@ -403,8 +416,7 @@ void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
  * free runs on both sides; the first removed block gets state `to`.  The
  * right part is indexed first so that the left one heads its class list
  * and is what other requests find first.  Returns the first block. */
-size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
-                            unsigned to)
+static size_t take_mid(catena_heap_t *h, size_t s, size_t want, unsigned to)
 {
     if (!run_ok(h, s))
         return s;
@@ -429,7 +441,7 @@ size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
  * keeps its place, so an extent just cut from the front of this run can
  * still grow into it.  The caller gives the block its new state: FREE if
  * it was the whole run, else TAIL. */
-size_t _catena_run_take_last(catena_heap_t *h, size_t s)
+static size_t take_last(catena_heap_t *h, size_t s)
 {
     if (!run_ok(h, s))
         return s;
@@ -501,4 +513,46 @@ size_t _catena_greedy_extents(catena_heap_t *h, size_t want)
         }
     }
     return SIZE_MAX;
+}
+
+/* The next extent of a chain being built (alloc.c's take_extents): the
+ * longest run, so that a chain has few extents; all of it, or `want`
+ * blocks of the best fit when it is longer -- or, for a growing object
+ * (`room`), `want` blocks from the middle of the longest run, so that its
+ * next appends extend the new tail in place instead of adding an extent
+ * each.  The first block becomes EXT; its length in *len.  The caller has
+ * checked that the free runs hold `want` blocks.  `cur` is scan.c's
+ * (address order); the index has no use for it.  O(1). */
+size_t _catena_run_take_extent(catena_heap_t *h, size_t *cur, size_t want,
+                               bool room, size_t *len)
+{
+    (void)cur;
+    size_t s = largest(h);
+    *len = run_at(h, s)->len;
+    if (*len > want && room) {
+        *len = want;
+        return take_mid(h, s, want, ST_EXT);
+    }
+    if (*len > want) {
+        s = _catena_run_fit(h, want);
+        if (s == CATENA_NIL)
+            s = largest(h);
+        *len = want;
+    }
+    _catena_run_take(h, s, *len);
+    FREE_TO_HEAD(h, s, ST_EXT);
+    return s;
+}
+
+/* n blocks for spine nodes, each the last block of the shortest run
+ * (sparing the long ones), linked in-band; the last one taken becomes
+ * `first_state` and heads the list.  O(n). */
+size_t _catena_run_take_nodes(catena_heap_t *h, size_t n, unsigned first_state)
+{
+    size_t head = CATENA_NIL;
+    while (n) {
+        size_t r = smallest(h), s = take_last(h, r);
+        head = node_take(h, s, s == r, --n ? ST_NODE : first_state, head);
+    }
+    return head;
 }

@@ -10,14 +10,15 @@
  * a time, skipping words that hold no FREE state, as MicroPython's gc.c
  * scans its allocation table.  The price is time, not memory:
  *
- *   fit, largest, smallest   O(N / 8) table words plus one run-length
+ *   fit                      O(N / 8) table words plus one run-length
  *                            read per free run: O(N / 8) in all
  *   release (free)           O(d / 16) for the object's length, plus
  *                            O(L / 8) to find the start of a left
  *                            neighbour run of L blocks
- *   greedy_extents           one O(N / 8) pass per distinct run length
- *                            the chain takes: O(k * N / 8) for k extents
- *   take, take_mid, take_last, insert, unlink   O(run length / 16)
+ *   a chain's extents and    one pass in address order over the
+ *   nodes (greedy_extents,   table: O(N / 8 + k + nodes) for k extents
+ *   take_extent, take_node)  (below)
+ *   take, insert, unlink     O(run length / 16)
  *
  * Nothing in a free run is ever read or written, so a program that writes
  * into freed memory cannot corrupt the heap's bookkeeping: there is no
@@ -36,25 +37,41 @@ static uint32_t word8(const catena_heap_t *h, size_t w)
            (uint32_t)t[3] << 24;
 }
 
-/* Does word x hold a FREE (zero) nibble? */
-static bool has_free(uint32_t x)
+/* The FREE (zero) nibbles of word x: bit 4j set iff nibble j is 0. */
+static uint32_t free_nibbles(uint32_t x)
 {
-    return (~(x | x >> 1 | x >> 2 | x >> 3) & 0x11111111u) != 0;
+    return ~(x | x >> 1 | x >> 2 | x >> 3) & 0x11111111u;
 }
 
-/* The first free run start at or after block i, or nblocks; eight blocks
- * per step where the whole word is in the heap. */
+/* Does word x hold a FREE nibble? */
+static bool has_free(uint32_t x)
+{
+    return free_nibbles(x) != 0;
+}
+
+/* The first free run start at or after block i, or nblocks: a word (eight
+ * blocks) per step where the whole word is in the heap, its first FREE
+ * nibble found within the word. */
 static size_t next_free(const catena_heap_t *h, size_t i)
 {
     size_t n = h->nblocks;
     while (i < n) {
         CATENA_STEP(h, 1);
-        if (!(i & 7) && i + 8 <= n && !has_free(word8(h, i / 8)))
-            i += 8;
-        else if (block_state(h, i) == ST_FREE)
+        if ((i | 7) < n) {
+            uint32_t z = free_nibbles(word8(h, i / 8)) >> (4 * (i & 7));
+            if (z) {
+                while (!(z & 1)) {
+                    z >>= 4;
+                    i++;
+                }
+                return i;
+            }
+            i = (i | 7) + 1;
+        } else if (block_state(h, i) == ST_FREE) {
             return i;
-        else
+        } else {
             i++;
+        }
     }
     return n;
 }
@@ -73,10 +90,20 @@ static size_t start_of(const catena_heap_t *h, size_t i)
     return i;
 }
 
+/* Length of the run at s: one nibble read for a one-block run (a
+ * fragmented heap's usual free run), else the word-wise count, which on
+ * v6-M costs a 64-bit scan through libgcc. */
+static size_t len_at(const catena_heap_t *h, size_t s)
+{
+    if (s + 1 >= h->nblocks || block_state(h, s + 1) != ST_TAIL)
+        return 1;
+    return _catena_run_length(h, s);
+}
+
 /* Free run lengths are read from the table: a run cannot be corrupt. */
 size_t _catena_run_len(catena_heap_t *h, size_t s)
 {
-    return _catena_run_length(h, s);
+    return len_at(h, s);
 }
 
 /* One class: the heap keeps a single (always empty) list head, so that
@@ -104,7 +131,7 @@ void _catena_run_insert(catena_heap_t *h, size_t s, size_t len)
  * before anything else reads the table. */
 void _catena_run_unlink(catena_heap_t *h, size_t s)
 {
-    size_t len = _catena_run_length(h, s);
+    size_t len = len_at(h, s);
     FREE_TO_TAIL(h, s);
     h->free_blocks -= len;
     h->free_runs--;
@@ -114,7 +141,7 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
 size_t _catena_run_fit(catena_heap_t *h, size_t want)
 {
     for (size_t s = next_free(h, 0); s < h->nblocks;) {
-        size_t len = _catena_run_length(h, s);
+        size_t len = len_at(h, s);
         if (len >= want)
             return s;
         s = next_free(h, s + len);
@@ -122,36 +149,11 @@ size_t _catena_run_fit(catena_heap_t *h, size_t want)
     return CATENA_NIL;
 }
 
-/* The first longest (`longest`) or first shortest free run; NIL if none. */
-static size_t extreme(const catena_heap_t *h, bool longest)
-{
-    size_t best = CATENA_NIL, bl = 0;
-    for (size_t s = next_free(h, 0); s < h->nblocks;) {
-        size_t len = _catena_run_length(h, s);
-        if (best == CATENA_NIL || (longest ? len > bl : len < bl)) {
-            best = s;
-            bl = len;
-        }
-        s = next_free(h, s + len);
-    }
-    return best;
-}
-
-size_t _catena_run_largest(const catena_heap_t *h)
-{
-    return extreme(h, true);
-}
-
-size_t _catena_run_smallest(const catena_heap_t *h)
-{
-    return extreme(h, false);
-}
-
 /* Remove `want` blocks from the start of free run s; the rest stays free.
  * The caller gives block s its new state. */
 void _catena_run_take(catena_heap_t *h, size_t s, size_t want)
 {
-    size_t len = _catena_run_length(h, s);
+    size_t len = len_at(h, s);
     CATENA_ASSERT(h, want && want <= len);
     if (len > want)
         TAIL_TO_FREE(h, s + want);
@@ -167,37 +169,6 @@ size_t _catena_run_claim(catena_heap_t *h, size_t want, bool probe)
     if (s != CATENA_NIL)
         _catena_run_take(h, s, want);
     return s;
-}
-
-/* As index.c: `want` blocks from the middle of free run s (len > want),
- * free runs left on both sides; the first taken block becomes `to`. */
-size_t _catena_run_take_mid(catena_heap_t *h, size_t s, size_t want,
-                            unsigned to)
-{
-    size_t len = _catena_run_length(h, s), gap = (len - want) / 2;
-    if (gap == 0) {
-        _catena_run_take(h, s, want);
-        FREE_TO_HEAD(h, s, to);
-        return s;
-    }
-    size_t at = s + gap, right = at + want;
-    if (right < s + len) {
-        TAIL_TO_FREE(h, right);
-        h->free_runs++;
-    }
-    TAIL_TO_HEAD(h, at, to);
-    h->free_blocks -= want;
-    return at;
-}
-
-/* The last block of free run s; the caller gives it its new state. */
-size_t _catena_run_take_last(catena_heap_t *h, size_t s)
-{
-    size_t len = _catena_run_length(h, s);
-    if (len == 1)
-        h->free_runs--;
-    h->free_blocks--;
-    return s + len - 1;
 }
 
 /* Run [s, s+len) becomes free, merged with free neighbours (I2): a free
@@ -220,28 +191,85 @@ void _catena_run_release(catena_heap_t *h, size_t s, size_t len)
     h->free_blocks += len;
 }
 
-/* How many extents take_extents (alloc.c) will cut for `want` blocks: it
- * takes the longest runs first, so the count is the fewest longest runs
- * that hold `want` blocks.  One pass per distinct length used. */
+/* A chain's extents are taken in one pass in address order and its nodes
+ * in one pass down from the top: the guarantee counts k <= d extents, so
+ * any choice of runs keeps it, and this one costs O(N / 8 + k + nodes)
+ * where taking the longest runs first would cost a scan per extent.  *cur
+ * is where the extents' pass goes on: every free block before it has been
+ * taken.  The nodes come from the free blocks left, wherever they are:
+ * the caller counted them (free_blocks >= d + nodes). */
+
+/* How many extents _catena_run_take_extent will cut for `want` blocks:
+ * the free runs in address order up to the one that completes `want`.
+ * One pass, O(N / 8). */
 size_t _catena_greedy_extents(catena_heap_t *h, size_t want)
 {
-    size_t k = 0, below = SIZE_MAX;
-    for (;;) {
-        size_t m = 0, c = 0;
-        for (size_t s = next_free(h, 0); s < h->nblocks;) {
-            size_t len = _catena_run_length(h, s);
-            if (len < below && len >= m) {
-                c = len == m ? c + 1 : 1;
-                m = len;
-            }
-            s = next_free(h, s + len);
-        }
-        if (!m)
-            return SIZE_MAX;
-        if (c * m >= want) /* ceil(want / m) of them */
-            return k + (want + m - 1) / m;
-        k += c;
-        want -= c * m;
-        below = m;
+    size_t k = 0;
+    for (size_t s = next_free(h, 0); s < h->nblocks;) {
+        size_t len = len_at(h, s);
+        k++;
+        if (len >= want)
+            return k;
+        want -= len;
+        s = next_free(h, s + len);
     }
+    return SIZE_MAX;
+}
+
+/* The next extent of a chain: the front of the first free run at or
+ * after *cur, up to `want` blocks (`room`, index.c's way to leave a
+ * growing tail space, has no use in address order: the rest of the run
+ * follows the extent). */
+size_t _catena_run_take_extent(catena_heap_t *h, size_t *cur, size_t want,
+                               bool room, size_t *len)
+{
+    (void)room;
+    size_t s = next_free(h, *cur), end = s + len_at(h, s);
+    if (end > s + want) {
+        end = s + want;
+        TAIL_TO_FREE(h, end); /* the rest stays a free run */
+    } else {
+        h->free_runs--;
+    }
+    h->free_blocks -= end - s;
+    FREE_TO_HEAD(h, s, ST_EXT);
+    *cur = end;
+    *len = end - s;
+    return s;
+}
+
+/* The highest free run start below block c, or NIL: eight blocks per
+ * step where a whole word holds no FREE state. */
+static size_t prev_free(const catena_heap_t *h, size_t c)
+{
+    while (c > 0) {
+        CATENA_STEP(h, 1);
+        if (!(c & 7) && !has_free(word8(h, c / 8 - 1)))
+            c -= 8;
+        else if (block_state(h, --c) == ST_FREE)
+            return c;
+    }
+    return CATENA_NIL;
+}
+
+/* n blocks for spine nodes, from the top of the heap down (the extents
+ * came from the bottom up, so a growing chain's last extent keeps the
+ * rest of its run to grow into), linked in-band; the last one taken
+ * becomes `first_state` and heads the list.  One pass down the table,
+ * O(N / 8 + n). */
+size_t _catena_run_take_nodes(catena_heap_t *h, size_t n, unsigned first_state)
+{
+    size_t head = CATENA_NIL, c = h->nblocks;
+    while (n) {
+        size_t f = prev_free(h, c);
+        CATENA_ASSERT(h, f != CATENA_NIL); /* the caller counted them */
+        size_t b = f + len_at(h, f);
+        c = b > f + n ? b - n : f; /* [c, b) are taken */
+        if (c == f)
+            h->free_runs--;
+        h->free_blocks -= b - c;
+        while (b-- > c)
+            head = node_take(h, b, b == f, --n ? ST_NODE : first_state, head);
+    }
+    return head;
 }

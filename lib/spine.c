@@ -171,37 +171,100 @@ bool _catena_spine_next(const catena_heap_t *h, struct spine_walk *w,
     return false;
 }
 
-/* The rightmost path: path[0] = root .. path[d] = the lowest node. */
-static int right_path(const catena_heap_t *h, size_t root, size_t *path)
+/* ---- the right edge: appending and trimming --------------------------
+ *
+ * Entries change only at the right end, so both append and truncate work
+ * on the rightmost path, loaded once: path[0] = root .. path[d] the lowest
+ * node, n[l] the entries in use of path[l].  While they run, the last
+ * entries of path[0 .. d-1] (the cumulative counts of the subtrees on the
+ * path) are left stale; they are set when a node is left for good and once
+ * at the end (edge_fix).  So an append or a pop is O(1) amortised: a
+ * node of height j is created or emptied once per f^j extents. */
+struct edge {
+    int d;
+    size_t total; /* data blocks up to the end of the last extent */
+    cidx path[MAX_DEPTH];
+    cidx n[MAX_DEPTH]; /* a node's entries fit an index (catena_int.h) */
+};
+
+/* Path and counts from level l down, path[l] already set. */
+static void edge_down(const catena_heap_t *h, size_t root, struct edge *g,
+                      int l)
 {
-    int d = 0;
-    path[0] = root;
-    while (!leaf(h, root, path[d]) && d + 2 < MAX_DEPTH) {
-        path[d + 1] = last(h, root, path[d])->idx;
-        d++;
+    for (;;) {
+        size_t node = g->path[l];
+        g->n[l] = (cidx)entries(h, root, node);
+        if (leaf(h, root, node) || l + 2 >= MAX_DEPTH)
+            break;
+        g->path[l + 1] = ents(h, root, node)[g->n[l] - 1].idx;
+        l++;
     }
-    return d;
+    g->d = l;
 }
 
-size_t _catena_spine_last_end(const catena_heap_t *h, size_t root)
+static void edge_open(const catena_heap_t *h, size_t root, struct edge *g)
 {
-    struct seg sg;
-    _catena_spine_find(h, root, _catena_spine_total(h, root) - 1, &sg);
-    return sg.start + (sg.hi - sg.lo);
+    g->path[0] = (cidx)root;
+    edge_down(h, root, g, 0);
+    g->total = g->n[0] ? ent_cum(&ents(h, root, root)[g->n[0] - 1]) : 0;
+}
+
+/* Set the last counts of levels from .. d to the total (the leaf's is
+ * exact but after the last extent's end moved). */
+static void edge_fix(catena_heap_t *h, size_t root, const struct edge *g,
+                     int from)
+{
+    for (int l = from; l <= g->d; l++)
+        set_cum(&ents(h, root, g->path[l])[g->n[l] - 1], g->total);
+}
+
+/* The entry of the last extent. */
+static struct ent *edge_last(const catena_heap_t *h, size_t root,
+                             const struct edge *g)
+{
+    return &ents(h, root, g->path[g->d])[g->n[g->d] - 1];
+}
+
+/* Where the last extent starts in the object: the count of the entry
+ * before it at the lowest level that has one (those are not stale). */
+static size_t edge_lo(const catena_heap_t *h, size_t root,
+                      const struct edge *g)
+{
+    for (int l = g->d; l >= 0; l--)
+        if (g->n[l] > 1)
+            return ent_cum(&ents(h, root, g->path[l])[g->n[l] - 2]);
+    return 0;
 }
 
 /* Extents of the object in O(depth): the tree is left-packed, so every
  * entry left of the rightmost path heads a full subtree, f^height extents. */
 size_t _catena_spine_count(const catena_heap_t *h, size_t root)
 {
-    size_t path[MAX_DEPTH], k = 0, full = 1;
-    int d = right_path(h, root, path);
-    k = entries(h, root, path[d]);
-    for (int i = d - 1; i >= 0; i--) {
+    struct edge g;
+    edge_open(h, root, &g);
+    size_t k = g.n[g.d], full = 1;
+    for (int l = g.d - 1; l >= 0; l--) {
         full *= FANOUT;
-        k += (entries(h, root, path[i]) - 1) * full;
+        k += (g.n[l] - 1) * full;
     }
     return k;
+}
+
+/* Append entry {child, total} to node path[l]. */
+static void edge_put(catena_heap_t *h, size_t root, struct edge *g, int l,
+                     size_t child)
+{
+    struct ent *e = &ents(h, root, g->path[l])[g->n[l]++];
+    e->idx = (cidx)child;
+    set_cum(e, g->total);
+}
+
+/* The block after the object's last data block. */
+size_t _catena_spine_last_end(const catena_heap_t *h, size_t root)
+{
+    struct edge g;
+    edge_open(h, root, &g);
+    return edge_last(h, root, &g)->idx + (g.total - edge_lo(h, root, &g));
 }
 
 static size_t pop_spare(catena_heap_t *h, size_t *spare)
@@ -212,119 +275,134 @@ static size_t pop_spare(catena_heap_t *h, size_t *spare)
     return n;
 }
 
-/* Lowest level on the path with room for one more entry, or -1. */
-static int room(const catena_heap_t *h, size_t root, const size_t *path,
-                int d)
+/* The root's entries become the n entries at src (a node's: no flag
+ * bits); its flags stay. */
+static void root_fill(catena_heap_t *h, size_t root, const struct ent *src,
+                      unsigned n)
 {
-    int j = d;
-    while (j >= 0 && entries(h, root, path[j]) == cap_of(root, path[j]))
-        j--;
-    return j;
+    unsigned fl = _catena_root_flags(h, root);
+    _catena_spine_init(h, root, 0);
+    memcpy(ents(h, root, root), src, n * sizeof(struct ent));
+    _catena_root_set_flags(h, root, fl);
 }
 
-void _catena_spine_push(catena_heap_t *h, size_t root, size_t ext,
-                        size_t len, size_t *spare)
+/* The whole right edge is full: the root's entries move down into a new
+ * node, which becomes the root's one child (one level deeper).  The
+ * counts on the edge are exact (edge_fix) and the edge is reloaded: this
+ * happens once per level the spine gains. */
+static void edge_deepen(catena_heap_t *h, size_t root, struct edge *g,
+                        size_t *spare)
 {
-    size_t path[MAX_DEPTH + 1];
-    int d = right_path(h, root, path);
-    size_t total = entries(h, root, root) ? _catena_spine_total(h, root) : 0;
-    size_t ncum = total + len;
-    int j = room(h, root, path, d);
-    if (j < 0) { /* the right edge is full: the root's entries move down */
-        size_t nn = pop_spare(h, spare);
-        struct ent *r = ents(h, root, root), *c = ents(h, root, nn);
-        clear(h, root, nn);
-        for (unsigned i = 0; i < ROOT_CAP; i++) {
-            c[i].idx = r[i].idx;
-            c[i].cum = (cidx)ent_cum(&r[i]);
-        }
-        unsigned fl = _catena_root_flags(h, root);
-        _catena_spine_init(h, root, 0);
-        r[0].idx = (cidx)nn;
-        set_cum(&r[0], total);
-        _catena_root_set_flags(h, root, fl);
-        for (int i = d; i >= 1; i--)
-            path[i + 1] = path[i];
-        path[1] = nn;
-        d++;
-        j = room(h, root, path, d); /* nn has room when the root is small */
+    size_t nn = pop_spare(h, spare);
+    struct ent *c = ents(h, root, nn), one = {(cidx)nn, (cidx)g->total};
+    edge_fix(h, root, g, 0);
+    clear(h, root, nn);
+    memcpy(c, ents(h, root, root), ROOT_CAP * sizeof(struct ent));
+    c[0].cum = (cidx)ent_cum(&c[0]); /* not the root's flags */
+    root_fill(h, root, &one, 1);
+    edge_down(h, root, g, 0);
+}
+
+/* Append extent `ext` of `len` blocks at the right end: into the lowest
+ * node of the edge with room, through a new branch of single-entry nodes
+ * when that node is not the leaf. */
+static void edge_push(catena_heap_t *h, size_t root, struct edge *g,
+                      size_t ext, size_t len, size_t *spare)
+{
+    int j;
+    for (;;) {
+        j = g->d;
+        while (j >= 0 && g->n[j] == cap_of(root, g->path[j]))
+            j--;
+        if (j >= 0)
+            break;
+        edge_deepen(h, root, g, spare);
     }
+    if (j < g->d) /* path[j+1 .. d] are full: left for good */
+        edge_fix(h, root, g, j);
+    g->total += len;
     size_t child = ext;
-    for (int lvl = d; lvl > j; lvl--) { /* a new branch down to the leaves */
+    for (int l = g->d; l > j; l--) { /* a new branch down to the leaves */
         size_t nn = pop_spare(h, spare);
         clear(h, root, nn);
-        ents(h, root, nn)[0].idx = (cidx)child;
-        ents(h, root, nn)[0].cum = (cidx)ncum;
+        g->path[l] = (cidx)nn;
+        g->n[l] = 0;
+        edge_put(h, root, g, l, child);
         child = nn;
     }
-    struct ent *e = &ents(h, root, path[j])[entries(h, root, path[j])];
-    e->idx = (cidx)child;
-    set_cum(e, ncum);
-    for (int lvl = 0; lvl < j; lvl++)
-        set_cum(last(h, root, path[lvl]), ncum);
+    edge_put(h, root, g, j, child);
 }
 
-/* Set the cumulative count of the last extent and its ancestors. */
-static void set_total(catena_heap_t *h, size_t root, size_t total)
+/* Grow the last extent by `add` blocks, then append the extents of the
+ * in-band list `ext` ({next, len} in each one's first entry), taking new
+ * nodes from the in-band list `spare`, which it uses up. */
+void _catena_spine_append(catena_heap_t *h, size_t root, size_t add,
+                          size_t ext, size_t spare)
 {
-    size_t path[MAX_DEPTH];
-    int d = right_path(h, root, path);
-    for (int lvl = 0; lvl <= d; lvl++)
-        set_cum(last(h, root, path[lvl]), total);
+    struct edge g;
+    edge_open(h, root, &g);
+    if (add) {
+        g.total += add;
+        edge_fix(h, root, &g, g.d);
+    }
+    while (ext != CATENA_NIL) {
+        struct ent *e = node_at(h, ext);
+        size_t next = e->idx;
+        edge_push(h, root, &g, ext, e->cum, &spare);
+        ext = next;
+    }
+    edge_fix(h, root, &g, 0);
+    CATENA_ASSERT(h, spare == CATENA_NIL);
 }
 
-void _catena_spine_grow_last(catena_heap_t *h, size_t root, size_t add)
+static void drop_last(catena_heap_t *h, size_t root, struct edge *g, int l)
 {
-    set_total(h, root, _catena_spine_total(h, root) + add);
-}
-
-static void drop_last(catena_heap_t *h, size_t root, size_t node)
-{
-    struct ent *e = last(h, root, node);
+    struct ent *e = &ents(h, root, g->path[l])[--g->n[l]];
     e->idx = CATENA_NIL;
     e->cum &= (cidx)~CATENA_CUM_MASK; /* keeps the root's flag bits */
 }
 
-/* Remove the last extent (releasing its blocks) and any node it empties. */
-static void pop_last(catena_heap_t *h, size_t root, const struct seg *sg)
+/* Remove the last extent (releasing its blocks) and the nodes it empties;
+ * the path then goes down the new right edge. */
+static void edge_pop(catena_heap_t *h, size_t root, struct edge *g, size_t lo)
 {
-    size_t path[MAX_DEPTH];
-    int d = right_path(h, root, path);
-    _catena_run_release(h, sg->start, sg->hi - sg->lo);
-    drop_last(h, root, path[d]);
-    int lvl = d;
-    while (lvl > 0 && entries(h, root, path[lvl]) == 0) {
-        _catena_run_release(h, path[lvl], 1);
+    int l = g->d;
+    _catena_run_release(h, edge_last(h, root, g)->idx, g->total - lo);
+    drop_last(h, root, g, l);
+    while (l > 0 && g->n[l] == 0) {
+        _catena_run_release(h, g->path[l], 1);
         h->spine_blocks--;
-        drop_last(h, root, path[lvl - 1]);
-        lvl--;
+        drop_last(h, root, g, --l);
     }
-    set_total(h, root, sg->lo);
+    g->total = lo;
+    if (l < g->d) { /* down the new right edge (n[l] > 0: keep > 0) */
+        g->path[l + 1] = ents(h, root, g->path[l])[g->n[l] - 1].idx;
+        edge_down(h, root, g, l + 1);
+    }
 }
 
+/* Keep the first `keep` data blocks (0 < keep < total): pop the extents
+ * after them, trim the one holding the last kept block. */
 void _catena_spine_truncate(catena_heap_t *h, size_t root, size_t keep)
 {
-    struct seg sg;
-    for (;;) {
-        _catena_spine_find(h, root, _catena_spine_total(h, root) - 1, &sg);
-        if (sg.lo < keep)
-            break;
-        pop_last(h, root, &sg);
+    struct edge g;
+    edge_open(h, root, &g);
+    size_t lo;
+    while ((lo = edge_lo(h, root, &g)) >= keep)
+        edge_pop(h, root, &g, lo);
+    if (g.total > keep) {
+        _catena_run_release(h, edge_last(h, root, &g)->idx + (keep - lo),
+                            g.total - keep);
+        g.total = keep;
     }
-    if (sg.hi > keep) {
-        _catena_run_release(h, sg.start + (keep - sg.lo), sg.hi - keep);
-        set_total(h, root, keep);
-    }
+    edge_fix(h, root, &g, 0);
     /* Minimal depth: a root whose single child fits in it absorbs it. */
     while (entries(h, root, root) == 1 && !leaf(h, root, root)) {
         size_t c = ents(h, root, root)[0].idx;
         unsigned n = entries(h, root, c);
         if (n > ROOT_CAP)
             break;
-        unsigned fl = _catena_root_flags(h, root);
-        _catena_spine_init(h, root, 0);
-        memcpy(ents(h, root, root), ents(h, root, c), n * sizeof(struct ent));
-        _catena_root_set_flags(h, root, fl);
+        root_fill(h, root, ents(h, root, c), n);
         _catena_run_release(h, c, 1);
         h->spine_blocks--;
     }

@@ -93,6 +93,13 @@ int _catena_handle(const catena_heap_t *h, const void *p, const char *where,
 
 /* ---- object states and flags ------------------------------------------ */
 
+#if !CATENA_FAST_PATHS
+size_t _catena_run_length(const catena_heap_t *h, size_t s)
+{
+    return _catena_run_length_words(h, s);
+}
+#endif
+
 unsigned _catena_head_state(unsigned flags)
 {
     if (flags & CATENA_NOCOLLECT)

@@ -89,8 +89,10 @@ configs="a b c d"
 # catena_gc_set_options installs
 indirect="_catena_gc_auto:auto_collect"
 
+# CM_SIZE_CFLAGS: more flags for lib/ (to measure a knob, e.g.
+# -DCATENA_RUN_CHECKS=0; the budgets hold for the builds without them)
 cflags="-std=c99 -Os -mno-unaligned-access -DCATENA_NO_CONFIG_H -I$srcdir/include \
- -ffunction-sections -fdata-sections"
+ -ffunction-sections -fdata-sections ${CM_SIZE_CFLAGS:-}"
 
 # main_c CONFIG: the tiny main of a configuration
 main_c() {
