@@ -3,35 +3,36 @@
  * never calls it): their slow paths, registry, fork handlers and walk.
  *
  * Per-thread caches (CATENA_TCACHE, on by default): a thread keeps freed
- * objects of up to TC_CLASSES blocks in LIFO lists by size in blocks and
- * hands them out again without a lock or a catena call; a list that grows
- * past its bound gives half back to catena (under the owning slots'
- * locks), an empty one is refilled with a few objects under one lock.
- * Cached objects stay allocated in catena's view (their state bytes:
- * arena.h).
+ * objects of up to TC_CLASSES blocks in LIFO stacks by size in blocks
+ * (arrays of pointers in the cache's own mapping) and hands them out
+ * again without a lock or a catena call; a stack that grows past its
+ * bound gives half back (under the owning slots' locks), an empty one is
+ * refilled with a few objects under one lock.  Cached objects stay
+ * allocated in catena's view (their state bytes: arena.h).
  *
- * Depots: what a list that overflows gives back does not go to catena
+ * Depots: what a stack that overflows gives back does not go to catena
  * one object at a time (a lock-held catena_free each, ~250 instructions)
  * but, while there is room, into the depot of the object's slot and size:
- * a list like a thread's, under the slot's lock, whose objects stay
- * cached (state k | TC_FREE).  A refill takes up to half a list from its
- * slot's depot before it asks catena: a producer/consumer pair (every
- * free another thread's) then moves objects in batches, a few
- * instructions each.  A depot holds at most one list's bound (tc_max)
+ * a list under the slot's lock, linked through the objects, whose objects
+ * stay cached (state k | TC_FREE).  A refill takes up to half a stack
+ * from its slot's depot before it asks catena: a producer/consumer pair
+ * (every free another thread's) then moves objects in batches, a few
+ * instructions each.  A depot holds at most one stack's bound (tc_max)
  * of objects, and a slot's depots together at most DEPOT_BYTES of them:
  * that much RSS per slot in use at most, memory catena cannot reuse
  * for another size meanwhile.  Thread exit, fork and the exit report
- * give caches back to
- * catena directly, and an allocation that finds no memory empties every
- * depot first (small.c).
+ * give caches back to catena directly, and an allocation that finds no
+ * memory empties every depot first (small.c).
  *
- * A cached object is linked through its first word, which a bug in the
- * program (a write after free, an overflow of the object before it) may
- * overwrite.  So links are stored masked with a per-process secret and
- * the word's own address (tc_link), and every read (tc_next) checks that
- * the link decodes to a block-aligned address in an arena whose state
- * byte says "cached, this size" before anything follows it: an overwritten
- * link is reported (one line, as a bad free) instead of crashing later.
+ * A cached object's first word is what a bug in the program (a write
+ * after free, an overflow of the object before it) overwrites first.  In
+ * a thread's stack it holds a seal (the per-process secret), checked when
+ * the object leaves the stack; in a depot list (and in the lists the
+ * flushes pass on) it holds a link masked with the secret and the word's
+ * own address (tc_link), and every read (tc_next) checks that the link
+ * decodes to a block-aligned address in an arena whose state byte says
+ * "cached, this size" before anything follows it.  A broken seal or link
+ * is reported (one line, as a bad free) instead of crashing later.
  * Caches are flushed at thread exit (a pthread key destructor); in a
  * forked child, the caches of the threads that did not survive the fork
  * are flushed (unless the fork caught one mid-update: then it is leaked).
@@ -42,6 +43,7 @@
 #include <string.h>
 
 __thread struct tcache *my_tc __attribute__((tls_model("initial-exec")));
+__thread struct tcache *my_hot __attribute__((tls_model("initial-exec")));
 static atomic_uint slot_threads[NSLOTS];
 
 /* ---- per-thread caches ------------------------------------------------- */
@@ -59,12 +61,14 @@ const char tc_overwritten[] =
  * them, clamped to TC_BIN_MIN..TC_BIN_MAX.  Set with the pthread key,
  * before any thread has a cache. */
 static uint32_t tc_max[TC_CLASSES];
+/* The bytes of one cache's mapping: the record and its stacks. */
+static size_t tc_bytes;
 /* The depots (slot, size): each under its slot's lock, as is the
  * count of the blocks in a slot's depots. */
-static struct tc_bin depot[NSLOTS][TC_CLASSES];
+static struct tc_list depot[NSLOTS][TC_CLASSES];
 static uint32_t depot_blocks[NSLOTS];
 
-static void tc_del(struct tcache *tc) { shim_unmap(tc, sizeof *tc); }
+static void tc_del(struct tcache *tc) { shim_unmap(tc, tc_bytes); }
 
 /* Keep cached object p of arena a in its slot's depot (the slot's lock
  * held); false: that depot is full. */
@@ -72,12 +76,12 @@ static bool depot_put(struct arena *a, void *p)
 {
     unsigned k = atomic_load_explicit(state_of(a, p), memory_order_relaxed) &
                  (unsigned)~TC_FREE;
-    struct tc_bin *d = &depot[a->slot][k - 1];
+    struct tc_list *d = &depot[a->slot][k - 1];
     if (d->n >= tc_max[k - 1] ||
         depot_blocks[a->slot] + k > (DEPOT_BYTES >> TC_BSHIFT))
         return false;
     depot_blocks[a->slot] += k;
-    tc_push(d, p);
+    tc_list_push(d, p);
     return true;
 }
 
@@ -105,6 +109,22 @@ void flush_list(void *list, bool keep, const char *fn)
         shim_unlock(&held->lock);
 }
 
+/* Detach the newest objects of depot list d (of k-block objects) until
+ * it holds `keep` (or its list ends early: a link was overwritten). */
+static void *list_cut(struct tc_list *d, unsigned k, uint32_t keep,
+                      const char *fn)
+{
+    void *list = NULL;
+    while (d->n > keep && d->head) {
+        void *p = d->head;
+        d->head = tc_next(p, k, fn);
+        d->n = d->head ? d->n - 1 : 0;
+        tc_link(p, list);
+        list = p;
+    }
+    return list;
+}
+
 void tc_depots_flush(void)
 {
     for (unsigned i = 0; i < NSLOTS; i++) {
@@ -112,7 +132,7 @@ void tc_depots_flush(void)
         shim_lock(&s->lock);
         depot_blocks[i] = 0; /* every list cut below */
         for (unsigned k = 1; k <= TC_CLASSES; k++) {
-            void *l = bin_cut(&depot[i][k - 1], k, 0, "malloc");
+            void *l = list_cut(&depot[i][k - 1], k, 0, "malloc");
             while (l) {
                 void *p = l;
                 l = tc_next(p, k, "malloc");
@@ -123,16 +143,21 @@ void tc_depots_flush(void)
     }
 }
 
-/* Detach the newest objects of bin b (of k-block objects) until it holds
- * `keep` (or its list ends early: a link was overwritten). */
-void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep,
-                     const char *fn)
+/* The count drops first: a fork caught in the loop leaks the objects
+ * already cut instead of flushing them twice. */
+void *bin_cut(struct tc_bin *b, uint32_t keep, const char *fn)
 {
     void *list = NULL;
-    while (b->n > keep && b->head) {
-        void *p = b->head;
-        b->head = tc_next(p, k, fn);
-        b->n = b->head ? b->n - 1 : 0;
+    uint32_t n = b->n;
+    if (n <= keep)
+        return NULL;
+    __atomic_store_n(&b->n, keep, __ATOMIC_RELEASE);
+    while (n > keep) {
+        void *p = b->stack[--n];
+        if (__builtin_expect(!tc_sealed(p), 0)) {
+            shim_fault(fn, tc_overwritten, p);
+            continue;
+        }
         tc_link(p, list);
         list = p;
     }
@@ -144,7 +169,7 @@ void tc_flush_all(struct tcache *tc, const char *fn)
     void *all = NULL;
     tc_busy(tc);
     for (unsigned i = 0; i < TC_CLASSES; i++) {
-        void *l = bin_cut(&tc->bin[i], i + 1, 0, fn);
+        void *l = bin_cut(&tc->bin[i], 0, fn);
         while (l) { /* splice */
             void *p = l;
             l = tc_next(p, i + 1, fn);
@@ -170,6 +195,7 @@ static void tc_destroy(void *v)
 {
     struct tcache *tc = v;
     my_tc = TC_DEAD; /* later calls of this thread: the locked path */
+    my_hot = NULL;
     if (!tc)
         return;
     tc_flush_all(tc, "free");
@@ -189,12 +215,16 @@ struct tcache *tc_get_slow(void)
     if (atomic_load(&tc_key_state) == 0) {
         shim_lock(&tc_key_lock);
         if (atomic_load(&tc_key_state) == 0) {
+            size_t stacks = 0;
             for (unsigned i = 0; i < TC_CLASSES; i++) {
                 size_t m = TC_BIN_BYTES / ((i + 1) * bsize);
                 tc_max[i] = m < TC_BIN_MIN   ? TC_BIN_MIN
                             : m > TC_BIN_MAX ? TC_BIN_MAX
                                              : (uint32_t)m;
+                stacks += tc_max[i] + 1;
             }
+            tc_bytes = (sizeof(struct tcache) + stacks * sizeof(void *) +
+                        shim_page - 1) & ~(shim_page - 1);
             atomic_store(&tc_key_state,
                          pthread_key_create(&tc_key, tc_destroy) == 0 ? 1
                                                                         : 2);
@@ -203,12 +233,16 @@ struct tcache *tc_get_slow(void)
     }
     if (atomic_load(&tc_key_state) != 1)
         return NULL;
-    struct tcache *tc = shim_map(sizeof *tc);
+    struct tcache *tc = shim_map(tc_bytes);
     if (!tc)
         return NULL;
     memset(tc, 0, sizeof *tc);
-    for (unsigned i = 0; i < TC_CLASSES; i++)
+    void **stack = (void **)(tc + 1);
+    for (unsigned i = 0; i < TC_CLASSES; i++) {
         tc->bin[i].max = tc_max[i];
+        tc->bin[i].stack = stack;
+        stack += tc_max[i] + 1;
+    }
     /* the least used slot: threads that come and go do not keep opening
      * arenas in new slots */
     unsigned best = 0, bn = UINT32_MAX;
@@ -232,19 +266,21 @@ struct tcache *tc_get_slow(void)
     reg_first = tc;
     shim_unlock(&reg_lock);
     my_tc = tc;
+    if (!shim_opt.check)
+        my_hot = tc;
     return tc;
 }
 
 /* A miss with objects in the slot's depot (its lock held): one returned
  * (live), up to half a list more moved into the cache, all under the
  * lock (a fork never sees them in neither place). */
-static void *refill_depot(struct tcache *tc, struct tc_bin *d, unsigned k,
+static void *refill_depot(struct tcache *tc, struct tc_list *d, unsigned k,
                           unsigned flags)
 {
     struct tc_bin *b = &tc->bin[k - 1];
     uint32_t want = b->max / 2 + 1;
     uint32_t n0 = d->n;
-    void *l = bin_cut(d, k, n0 > want ? n0 - want : 0, "malloc");
+    void *l = list_cut(d, k, n0 > want ? n0 - want : 0, "malloc");
     depot_blocks[tc->slot] -= (n0 - d->n) * k; /* a cut list: all of it */
     if (!l)
         return NULL;
@@ -273,7 +309,7 @@ void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
     void *extra[TC_REFILL];
     unsigned ne = 0;
     shim_lock(&s->lock);
-    struct tc_bin *d = &depot[tc->slot][k - 1];
+    struct tc_list *d = &depot[tc->slot][k - 1];
     void *p = d->n ? refill_depot(tc, d, k, flags) : NULL;
     if (p) {
         shim_unlock(&s->lock);
@@ -305,12 +341,8 @@ void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
     if (ne) {
         tc_busy(tc);
         struct tc_bin *b = &tc->bin[k - 1];
-        while (ne) { /* lowest address on top */
-            void *q = extra[--ne];
-            tc_link(q, b->head);
-            b->head = q;
-            b->n++;
-        }
+        while (ne) /* lowest address on top */
+            tc_push(b, extra[--ne]);
         tc_idle(tc);
     }
     return p;
@@ -360,7 +392,22 @@ void tcache_child_fork(void)
 
 /* ---- validation (CATENA_CHECK) ------------------------------------------ */
 
+/* Is every object stacked in bin b a cached k-block object, sealed? */
 static bool bin_ok(const struct tc_bin *b, unsigned k, const void **at)
+{
+    uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < n && i <= b->max; i++) {
+        const void *p = __atomic_load_n(&b->stack[i], __ATOMIC_RELAXED);
+        *at = p;
+        if (!p || !tc_cached((uintptr_t)p, k) ||
+            __atomic_load_n((const uintptr_t *)p, __ATOMIC_RELAXED) !=
+                tc_secret)
+            return false;
+    }
+    return true;
+}
+
+static bool list_ok(const struct tc_list *b, unsigned k, const void **at)
 {
     const void *p = __atomic_load_n(&b->head, __ATOMIC_RELAXED);
     uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
@@ -397,7 +444,7 @@ void tc_check(const char *fn, const char *when)
         shim_lock(&slots[i].lock);
         for (unsigned k = 1; k <= TC_CLASSES; k++) {
             const void *at = &depot[i][k - 1];
-            if (!bin_ok(&depot[i][k - 1], k, &at)) {
+            if (!list_ok(&depot[i][k - 1], k, &at)) {
                 shim_unlock(&slots[i].lock);
                 shim_corrupt(fn, when, tc_overwritten, at);
             }
