@@ -37,11 +37,11 @@ void *small_alloc(size_t n, unsigned flags)
     while (b->n) {
         uint32_t c = b->n;
         p = b->stack[c - 1];
-        bool ok = tc_sealed(p);
+        bool ok = tc_whole(p, k);
         tc_busy(tc);
         if (ok)
-            tc_pop_live(b, p, c, k);
-        else /* left out: its state byte stays "cached" (leaked) */
+            tc_pop_live(b, state_of(arena_at(p), p), c, k);
+        else /* left out (leaked) */
             __atomic_store_n(&b->n, c - 1, __ATOMIC_RELEASE);
         tc_idle(tc);
         if (ok) {
@@ -49,7 +49,8 @@ void *small_alloc(size_t n, unsigned flags)
                 memset(p, 0, n);
             return p;
         }
-        shim_fault("malloc", tc_overwritten, p);
+        shim_fault("malloc",
+                   tc_sealed(p) ? tc_twice : tc_overwritten, p);
     }
     p = tc_refill(tc, k, flags);
     if (!p) { /* out of memory: give back what this thread holds, retry */

@@ -56,6 +56,8 @@ static struct tcache *reg_first;
 const char tc_overwritten[] =
     "freed object overwritten (use after free, or an overflow of the "
     "object before it)";
+const char tc_twice[] =
+    "double free (two threads freed this object at the same moment)";
 
 /* The bound of a list of k-block objects (index k - 1): TC_BIN_BYTES of
  * them, clamped to TC_BIN_MIN..TC_BIN_MAX.  Set with the pthread key,
@@ -145,7 +147,7 @@ void tc_depots_flush(void)
 
 /* The count drops first: a fork caught in the loop leaks the objects
  * already cut instead of flushing them twice. */
-void *bin_cut(struct tc_bin *b, uint32_t keep, const char *fn)
+void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep, const char *fn)
 {
     void *list = NULL;
     uint32_t n = b->n;
@@ -154,8 +156,8 @@ void *bin_cut(struct tc_bin *b, uint32_t keep, const char *fn)
     __atomic_store_n(&b->n, keep, __ATOMIC_RELEASE);
     while (n > keep) {
         void *p = b->stack[--n];
-        if (__builtin_expect(!tc_sealed(p), 0)) {
-            shim_fault(fn, tc_overwritten, p);
+        if (__builtin_expect(!tc_whole(p, k), 0)) {
+            shim_fault(fn, tc_sealed(p) ? tc_twice : tc_overwritten, p);
             continue;
         }
         tc_link(p, list);
@@ -169,7 +171,7 @@ void tc_flush_all(struct tcache *tc, const char *fn)
     void *all = NULL;
     tc_busy(tc);
     for (unsigned i = 0; i < TC_CLASSES; i++) {
-        void *l = bin_cut(&tc->bin[i], 0, fn);
+        void *l = bin_cut(&tc->bin[i], i + 1, 0, fn);
         while (l) { /* splice */
             void *p = l;
             l = tc_next(p, i + 1, fn);
