@@ -52,6 +52,15 @@ static pthread_key_t tc_key;
 static atomic_int tc_key_state; /* 0 none, 1 made, 2 cannot */
 static shim_lock_t tc_key_lock, reg_lock;
 static struct tcache *reg_first;
+/* The cache of a thread that exited, per slot, kept (registered, its
+ * stacks cut to a quarter of their bounds) for the next thread that
+ * starts in that slot: programs that create threads over and over
+ * (larson, thread pools) then neither flush every exiting thread's
+ * objects to catena nor refill every new thread's from it (~250
+ * instructions per object each way).  At most one per slot, under
+ * reg_lock; emptied by tc_depots_flush (out of memory, exit report) and
+ * in a forked child. */
+static struct tcache *orphan[NSLOTS];
 
 const char tc_overwritten[] =
     "freed object overwritten (use after free, or an overflow of the "
@@ -127,8 +136,11 @@ static void *list_cut(struct tc_list *d, unsigned k, uint32_t keep,
     return list;
 }
 
+static void tc_orphans_flush(void);
+
 void tc_depots_flush(void)
 {
+    tc_orphans_flush();
     for (unsigned i = 0; i < NSLOTS; i++) {
         struct slot *s = &slots[i];
         shim_lock(&s->lock);
@@ -166,12 +178,16 @@ void *bin_cut(struct tc_bin *b, unsigned k, uint32_t keep, const char *fn)
     return list;
 }
 
-void tc_flush_all(struct tcache *tc, const char *fn)
+/* Cut every stack of tc down to its bound / div (div 0: to nothing),
+ * and give what was cut back (to the depots first if `keep`). */
+static void cut_all(struct tcache *tc, uint32_t div, bool keep,
+                    const char *fn)
 {
     void *all = NULL;
     tc_busy(tc);
     for (unsigned i = 0; i < TC_CLASSES; i++) {
-        void *l = bin_cut(&tc->bin[i], i + 1, 0, fn);
+        struct tc_bin *b = &tc->bin[i];
+        void *l = bin_cut(b, i + 1, div ? b->max / div : 0, fn);
         while (l) { /* splice */
             void *p = l;
             l = tc_next(p, i + 1, fn);
@@ -180,7 +196,12 @@ void tc_flush_all(struct tcache *tc, const char *fn)
         }
     }
     tc_idle(tc);
-    flush_list(all, false, fn);
+    flush_list(all, keep, fn);
+}
+
+void tc_flush_all(struct tcache *tc, const char *fn)
+{
+    cut_all(tc, 0, false, fn);
 }
 
 static void reg_unlink(struct tcache *tc)
@@ -193,6 +214,14 @@ static void reg_unlink(struct tcache *tc)
         tc->next->prev = tc->prev;
 }
 
+/* Flush a cache that no thread owns any more and unmap it (it is out of
+ * the registry and the orphans). */
+static void tc_retire(struct tcache *tc, const char *fn)
+{
+    tc_flush_all(tc, fn);
+    tc_del(tc);
+}
+
 static void tc_destroy(void *v)
 {
     struct tcache *tc = v;
@@ -200,12 +229,57 @@ static void tc_destroy(void *v)
     my_hot = NULL;
     if (!tc)
         return;
-    tc_flush_all(tc, "free");
+    /* an orphan holds at most a quarter of the bounds: 256 KiB of
+     * objects (to the depots while they have room) */
+    cut_all(tc, 4, true, "free");
     shim_lock(&reg_lock);
-    reg_unlink(tc);
+    bool keep = orphan[tc->slot] == NULL;
+    if (keep)
+        orphan[tc->slot] = tc; /* stays registered: CATENA_CHECK, fork */
+    else
+        reg_unlink(tc);
     shim_unlock(&reg_lock);
     atomic_fetch_sub(&slot_threads[tc->slot], 1);
-    tc_del(tc);
+    if (!keep)
+        tc_retire(tc, "free");
+}
+
+/* Every orphaned cache back to catena. */
+static void tc_orphans_flush(void)
+{
+    for (unsigned i = 0; i < NSLOTS; i++) {
+        shim_lock(&reg_lock);
+        struct tcache *tc = orphan[i];
+        orphan[i] = NULL;
+        if (tc)
+            reg_unlink(tc);
+        shim_unlock(&reg_lock);
+        if (tc)
+            tc_retire(tc, "malloc");
+    }
+}
+
+/* A fresh cache for slot `slot`, registered; NULL: no memory. */
+static struct tcache *tc_new(unsigned slot)
+{
+    struct tcache *tc = shim_map(tc_bytes);
+    if (!tc)
+        return NULL;
+    memset(tc, 0, sizeof *tc);
+    void **stack = (void **)(tc + 1);
+    for (unsigned i = 0; i < TC_CLASSES; i++) {
+        tc->bin[i].max = tc_max[i];
+        tc->bin[i].stack = stack;
+        stack += tc_max[i] + 1;
+    }
+    tc->slot = slot;
+    shim_lock(&reg_lock);
+    tc->next = reg_first;
+    if (reg_first)
+        reg_first->prev = tc;
+    reg_first = tc;
+    shim_unlock(&reg_lock);
+    return tc;
 }
 
 /* The calling thread's cache, made on first use; NULL: none. */
@@ -235,16 +309,6 @@ struct tcache *tc_get_slow(void)
     }
     if (atomic_load(&tc_key_state) != 1)
         return NULL;
-    struct tcache *tc = shim_map(tc_bytes);
-    if (!tc)
-        return NULL;
-    memset(tc, 0, sizeof *tc);
-    void **stack = (void **)(tc + 1);
-    for (unsigned i = 0; i < TC_CLASSES; i++) {
-        tc->bin[i].max = tc_max[i];
-        tc->bin[i].stack = stack;
-        stack += tc_max[i] + 1;
-    }
     /* the least used slot: threads that come and go do not keep opening
      * arenas in new slots */
     unsigned best = 0, bn = UINT32_MAX;
@@ -254,19 +318,21 @@ struct tcache *tc_get_slow(void)
         if (c < bn)
             bn = c, best = i;
     }
+    shim_lock(&reg_lock);
+    struct tcache *tc = orphan[best]; /* adopt an exited thread's */
+    orphan[best] = NULL;
+    shim_unlock(&reg_lock);
+    if (!tc && !(tc = tc_new(best)))
+        return NULL;
     atomic_fetch_add(&slot_threads[best], 1);
-    tc->slot = best;
     if (pthread_setspecific(tc_key, tc) != 0) {
         atomic_fetch_sub(&slot_threads[best], 1);
-        tc_del(tc);
+        shim_lock(&reg_lock);
+        reg_unlink(tc);
+        shim_unlock(&reg_lock);
+        tc_retire(tc, "malloc");
         return NULL;
     }
-    shim_lock(&reg_lock);
-    tc->next = reg_first;
-    if (reg_first)
-        reg_first->prev = tc;
-    reg_first = tc;
-    shim_unlock(&reg_lock);
     my_tc = tc;
     if (!shim_opt.check)
         my_hot = tc;
@@ -376,8 +442,10 @@ void tcache_child_fork(void)
     shim_lock_reset(&reg_lock);
     shim_lock_reset(&tc_key_lock);
     struct tcache *mine = my_tc, *next;
-    for (unsigned i = 0; i < NSLOTS; i++)
+    for (unsigned i = 0; i < NSLOTS; i++) {
         atomic_store(&slot_threads[i], 0);
+        orphan[i] = NULL; /* registered: flushed below */
+    }
     for (struct tcache *tc = reg_first; tc; tc = next) {
         next = tc->next;
         if (tc == mine)

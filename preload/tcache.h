@@ -67,7 +67,8 @@ SHIM_HIDDEN extern const char tc_twice[];
 SHIM_HIDDEN struct tcache *tc_get_slow(void);
 SHIM_HIDDEN void *tc_refill(struct tcache *tc, unsigned k, unsigned flags);
 SHIM_HIDDEN void flush_list(void *list, bool keep, const char *fn);
-/* Every depot's objects back to catena (out of memory, exit report). */
+/* Every depot's and orphaned cache's objects back to catena (out of
+ * memory, exit report). */
 SHIM_HIDDEN void tc_depots_flush(void);
 /* Detach the newest objects of bin b (of k-block objects) until it
  * holds `keep`, as a list (tc_link); an object that is not whole
