@@ -20,9 +20,9 @@
  * instructions each.  A depot holds at most one stack's bound (tc_max)
  * of objects, and a slot's depots together at most DEPOT_BYTES of them:
  * that much RSS per slot in use at most, memory catena cannot reuse
- * for another size meanwhile.  Thread exit, fork and the exit report
- * give caches back to catena directly, and an allocation that finds no
- * memory empties every depot first (small.c).
+ * for another size meanwhile.  Fork and the exit report give caches
+ * back to catena directly, and an allocation that finds no memory
+ * empties every depot and orphan first (small.c).
  *
  * A cached object's first word is what a bug in the program (a write
  * after free, an overflow of the object before it) overwrites first.  In
@@ -33,9 +33,11 @@
  * decodes to a block-aligned address in an arena whose state byte says
  * "cached, this size" before anything follows it.  A broken seal or link
  * is reported (one line, as a bad free) instead of crashing later.
- * Caches are flushed at thread exit (a pthread key destructor); in a
- * forked child, the caches of the threads that did not survive the fork
- * are flushed (unless the fork caught one mid-update: then it is leaked).
+ * At thread exit (a pthread key destructor) a cache is cut to a quarter
+ * and kept for the next thread of its slot (orphan, below) or, when its
+ * slot has one already, flushed; in a forked child, the caches of the
+ * threads that did not survive the fork are flushed (unless the fork
+ * caught one mid-update: then it is leaked).
  */
 #include "tcache.h"
 
