@@ -45,7 +45,7 @@
 #define ARENA_MAGIC 0x61726e61u
 #define ALIAS_TAG ((uintptr_t)0x5a17a11a5e7ca7e5u)
 #define ALIAS_GONE ((uintptr_t)0x6a0eda11a5fe7ca7u) /* a freed alias's tag */
-#define HDR 64 /* struct arena, rounded so the heap starts aligned */
+#define HDR 128 /* struct arena, rounded so the heap starts aligned */
 
 struct arena {
     uint32_t magic, slot;
@@ -57,8 +57,11 @@ struct arena {
     uintptr_t sbias;
     /* CATENA_TRIM (slot lock), in blocks: allocated (cached objects
      * count), their high-water mark since the last trim, the slack a trim
-     * must exceed, and the use at which a trim proves premature (trim.c) */
-    uint32_t used, mark, slack, regrow;
+     * must exceed, and the use at which a trim proves premature (trim.c).
+     * Written on every locked call: on a cache line apart from the fields
+     * above, which every cached call of every thread reads. */
+    _Alignas(64) uint32_t used;
+    uint32_t mark, slack, regrow;
     uint64_t churn;    /* blocks ever allocated here: the trim's clock */
     uint64_t decay_at; /* churn at which slack halves */
 };
