@@ -78,7 +78,7 @@ static struct arena *new_arena(struct slot *s)
         a->magic = ARENA_MAGIC;
         a->slot = (uint32_t)(s - slots);
         a->h = h;
-        a->states = st;
+        a->sbias = (uintptr_t)st - ((uintptr_t)at >> TC_BSHIFT);
         trim_start(a);
         last_arena = at;
         a->next = s->first;

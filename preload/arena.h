@@ -45,17 +45,23 @@
 #define ARENA_MAGIC 0x61726e61u
 #define ALIAS_TAG ((uintptr_t)0x5a17a11a5e7ca7e5u)
 #define ALIAS_GONE ((uintptr_t)0x6a0eda11a5fe7ca7u) /* a freed alias's tag */
-#define HDR 64 /* struct arena, rounded so the heap starts aligned */
+#define HDR 128 /* struct arena, rounded so the heap starts aligned */
 
 struct arena {
     uint32_t magic, slot;
     catena_heap_t *h;
     struct arena *next; /* in its slot */
-    unsigned char *states; /* its state bytes (one per block) */
+    /* its state bytes (one per block, a mapping of their own), biased:
+     * the byte of block p is at sbias + (p >> TC_BSHIFT) (state_of), one
+     * load and one add on the hit paths */
+    uintptr_t sbias;
     /* CATENA_TRIM (slot lock), in blocks: allocated (cached objects
      * count), their high-water mark since the last trim, the slack a trim
-     * must exceed, and the use at which a trim proves premature (trim.c) */
-    uint32_t used, mark, slack, regrow;
+     * must exceed, and the use at which a trim proves premature (trim.c).
+     * Written on every locked call: on a cache line apart from the fields
+     * above, which every cached call of every thread reads. */
+    _Alignas(64) uint32_t used;
+    uint32_t mark, slack, regrow;
     uint64_t churn;    /* blocks ever allocated here: the trim's clock */
     uint64_t decay_at; /* churn at which slack halves */
 };
@@ -101,8 +107,10 @@ SHIM_HIDDEN extern uintptr_t tc_secret;     /* the secret of the masked links */
  * at start-up. */
 #if CATENA_INDEX_BITS == 32
 #define TC_ASHIFT 25u
+#define ARENA_SLOTS ((size_t)1 << (ADDR_BITS - TC_ASHIFT))
 #else
 #define TC_ASHIFT ashift
+#define ARENA_SLOTS arena_slots
 #endif
 
 /* ---- lookups (inline: the cached paths take them on every call) ------- */
@@ -111,7 +119,7 @@ SHIM_HIDDEN extern uintptr_t tc_secret;     /* the secret of the masked links */
 static inline bool arena_bit(uintptr_t p)
 {
     size_t i = p >> TC_ASHIFT;
-    return i < arena_slots &&
+    return i < ARENA_SLOTS &&
            (atomic_load_explicit(&arena_bits[i / 64], memory_order_acquire) >>
                 (i % 64) &
             1);
@@ -136,8 +144,14 @@ static inline struct arena *arena_owned(const void *p)
 static inline _Atomic unsigned char *state_of(const struct arena *a,
                                               const void *p)
 {
-    return (_Atomic unsigned char *)a->states +
-           (((uintptr_t)p - (uintptr_t)a) >> TC_BSHIFT);
+    return (_Atomic unsigned char *)(a->sbias +
+                                     ((uintptr_t)p >> TC_BSHIFT));
+}
+
+/* The first of arena a's state bytes (the one of its header's block). */
+static inline unsigned char *arena_states(const struct arena *a)
+{
+    return (unsigned char *)(a->sbias + ((uintptr_t)a >> TC_BSHIFT));
 }
 
 static inline bool block_aligned(const void *p)

@@ -15,7 +15,8 @@
  *   arena.c     the arenas: catena heaps (chaining off) over mmap'd
  *               arenas in NSLOTS slots, the locked path, bad-free naming,
  *               aligned aliases, in-place realloc, totals
- *   tcache.c    per-thread caches: refill, flush, registry, fork, walk
+ *   tcache.c    per-thread caches: refill, flush, registry, adoption of an
+ *               exited thread's cache, fork, walk
  *               (tcache.h: the inline hit path, which malloc.c's
  *               malloc, calloc and free take first)
  *   small.c     the small-object front: malloc/free through the cache or

@@ -33,17 +33,24 @@ void *small_alloc(size_t n, unsigned flags)
     if (k > TC_CLASSES || !tc_on || !(tc = tc_get()))
         return small_alloc_raw(n, flags);
     struct tc_bin *b = &tc->bin[k - 1];
-    void *p = b->head;
-    if (p) {
+    void *p;
+    while (b->n) {
+        uint32_t c = b->n;
+        p = b->stack[c - 1];
+        bool ok = tc_whole(p, k);
         tc_busy(tc);
-        void *next = tc_next(p, k, "malloc");
-        tc_pop(b, p, next, k);
-        if (__builtin_expect(!next, 0))
-            b->n = 0; /* the end, or the rest is lost (tc_next) */
+        if (ok)
+            tc_pop_live(b, state_of(arena_at(p), p), c, k);
+        else /* left out (leaked) */
+            __atomic_store_n(&b->n, c - 1, __ATOMIC_RELEASE);
         tc_idle(tc);
-        if (flags & CATENA_ZERO)
-            memset(p, 0, n);
-        return p;
+        if (ok) {
+            if (flags & CATENA_ZERO)
+                memset(p, 0, n);
+            return p;
+        }
+        shim_fault("malloc",
+                   tc_sealed(p) ? tc_twice : tc_overwritten, p);
     }
     p = tc_refill(tc, k, flags);
     if (!p) { /* out of memory: give back what this thread holds, retry */

@@ -66,7 +66,7 @@ static void trim_range(void *ctx, void *p, size_t n)
     if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
         t->bytes += hi - lo;
     /* the state bytes of exactly these blocks, whole pages of them */
-    uintptr_t a = (uintptr_t)t->a, st = (uintptr_t)t->a->states;
+    uintptr_t a = (uintptr_t)t->a, st = (uintptr_t)arena_states(t->a);
     uintptr_t slo = st + ((lo - a) >> bshift);
     uintptr_t shi = st + ((hi - a) >> bshift);
     slo = (slo + pg) & ~pg;

@@ -684,6 +684,47 @@ UNIT_TEST(t_tcache_reuse)
     free(r);
 }
 
+/* An exited thread's cache goes to the next thread that starts in its
+ * slot (preload/tcache.c, orphan): that thread's first mallocs get the
+ * objects the other one freed, newest first, without a refill from
+ * catena (which would hand out the lowest address first).  Both threads
+ * start with the same slot counts, so they choose the same slot. */
+static void *adopt_fill(void *arg)
+{
+    void **p = arg;
+    for (int i = 0; i < 4; i++)
+        p[i] = malloc(100);
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+    return NULL;
+}
+
+static void *adopt_take(void *arg)
+{
+    void **q = arg;
+    for (int i = 0; i < 4; i++)
+        q[i] = malloc(100);
+    return NULL;
+}
+
+UNIT_TEST(t_tcache_adopt)
+{
+    void *p[4], *q[4];
+    pthread_t t;
+    UNIT_ASSERT(pthread_create(&t, NULL, adopt_fill, p) == 0);
+    UNIT_ASSERT(pthread_join(t, NULL) == 0);
+    UNIT_ASSERT(pthread_create(&t, NULL, adopt_take, q) == 0);
+    UNIT_ASSERT(pthread_join(t, NULL) == 0);
+    const char *tc = getenv("CATENA_TCACHE");
+    for (int i = 0; i < 4; i++) {
+        UNIT_ASSERT(q[i] != NULL);
+        if (!tc || strcmp(tc, "0"))
+            UNIT_ASSERT(q[i] == p[3 - i]);
+    }
+    for (int i = 0; i < 4; i++)
+        free(q[i]);
+}
+
 /* realloc of a cached-size object to a cached size: kept in place while
  * its size in blocks stays, else moved through the cache with its bytes
  * (the old object then is the cache's: a malloc of its size gets it). */
@@ -872,6 +913,7 @@ static const unit_case cases[] = {
     UNIT_CASE(t_bad_free),     UNIT_CASE(t_threads),    UNIT_CASE(t_fork_threads),
     UNIT_CASE(t_fixed_arena),  UNIT_CASE(t_check_option),
     UNIT_CASE(t_tcache_exit),  UNIT_CASE(t_tcache_reuse),
+    UNIT_CASE(t_tcache_adopt),
     UNIT_CASE(t_trim),         UNIT_CASE(t_trim_churn),
     UNIT_CASE(t_aligned_zero),
 };
