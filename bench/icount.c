@@ -187,6 +187,10 @@ static void job_start(const struct bench_ctx *ctx, struct job *j)
             _exit(126);
         dup2(out, 1);
         dup2(null, 2);
+        /* Bind every symbol at start-up: a lazily bound first call
+         * reaches the allocator from the dynamic linker's resolver, and
+         * callgrind would not count it as a call from the replay. */
+        setenv("LD_BIND_NOW", "1", 1);
         if (j->preload)
             setenv("LD_PRELOAD", j->preload, 1);
         else
@@ -418,9 +422,20 @@ int icount_arena_main(int argc, char **argv)
     struct bstream s;
     load_stream(argv[1], &s);
     size_t bytes = (size_t)strtoull(argv[2], NULL, 10);
+    /* A build with 16-bit block indexes (32-bit hosts) caps a heap at
+     * catena_max_blocks(): give it the largest arena it accepts rather
+     * than one it refuses (a replay that then runs short of memory still
+     * makes every call, its failures included). */
+    size_t nmax = catena_max_blocks();
+    size_t cap = nmax * catena_block_size() + catena_overhead(nmax);
+    if (k != H_MPHEAP && k != H_MPGC && bytes > cap)
+        bytes = cap;
     void *mem = arena_mem(bytes);
     if (!mem)
         die("cannot map an arena of %zu bytes", bytes);
+    catena_heap_t *probe;
+    if (k != H_MPHEAP && k != H_MPGC && catena_init(mem, bytes, &probe) != 0)
+        die("catena_init refuses an arena of %zu bytes", bytes);
     struct arena_result r;
     arena_run(k, &s, mem, bytes, 0, &r, NULL, 0, NULL);
     printf("ok heap=%s failed=%zu\n", heap_name(k), r.failed);
