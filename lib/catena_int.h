@@ -283,8 +283,14 @@ struct catena_heap {
     catena_hook_fn hook;
     void *hook_ctx;
     /* counters (I6) */
-    size_t free_blocks, free_runs, peak_used; /* used: nblocks - free */
-    size_t objects, chained, spine_blocks;
+    /* used: nblocks - free_blocks; the peak of use is nblocks - min_free
+     * (the fewest free blocks so far: one compare on the alloc path) */
+    size_t free_blocks, free_runs, min_free;
+    /* live objects: allocs - frees - dropped (heap_objects), so that
+     * the hit paths keep one counter each; dropped counts the objects
+     * released without a successful catena_free (the sweep, a free that
+     * found the index corrupt) */
+    size_t dropped, chained, spine_blocks;
     size_t allocs, frees, failed;
     struct gc_state gc;
     /* parking (P1, P2): list heads by length - 1, blocks parked, the cap;
@@ -354,6 +360,10 @@ static inline unsigned cap_of(size_t root, size_t node)
 static inline size_t ent_cum(const struct ent *e)
 {
     return e->cum & CATENA_CUM_MASK;
+}
+static inline size_t heap_objects(const catena_heap_t *h)
+{
+    return h->allocs - h->frees - h->dropped;
 }
 static inline bool bad_heap(const catena_heap_t *h)
 {
@@ -609,7 +619,10 @@ static inline bool park_len_ok(const catena_heap_t *h, size_t s)
 {
     return s + CATENA_PARK_MAX < h->nblocks;
 }
-CATENA_ALWAYS_INLINE size_t park_len(const catena_heap_t *h, size_t s)
+/* The table's nibbles from block s's on (s's the lowest): one unaligned
+ * read, so that the free that parks reads the state and the length
+ * together. */
+CATENA_ALWAYS_INLINE uint64_t park_word(const catena_heap_t *h, size_t s)
 {
     CATENA_ASSERT(h, park_len_ok(h, s));
     CATENA_STEP(h, 1);
@@ -620,9 +633,25 @@ CATENA_ALWAYS_INLINE size_t park_len(const catena_heap_t *h, size_t s)
 #elif !defined(__BYTE_ORDER__)
     x = table_word(h->table + s / 2, 0);
 #endif
-    x = ((x >> (4 * (s & 1) + 4)) ^ CATENA_TAILS) &
+    return x >> (4 * (s & 1));
+}
+/* The length of the run at s if at most CATENA_PARK_MAX blocks, else 0,
+ * from park_word's x. */
+CATENA_ALWAYS_INLINE size_t park_word_len(uint64_t x)
+{
+    x = ((x >> 4) ^ CATENA_TAILS) &
         ((UINT64_C(1) << (4 * CATENA_PARK_MAX)) - 1);
     return x ? 1 + low_nibble(x) : 0;
+}
+/* The states a free may park (P1): a contiguous object's but ST_PARKED
+ * (the heap is unlocked, so no collection runs and nothing else is
+ * marked: G1).  One shift and test for what is_handle and the chain test
+ * ask. */
+#define PARKABLE_STATES \
+    ((1u << ST_HEAD) | (0x3Fu << (ST_HEAD + 2)) | (3u << ST_PIN))
+static inline bool parkable(unsigned st)
+{
+    return (PARKABLE_STATES >> st) & 1u;
 }
 
 /* Park contiguous object s of state st and d <= CATENA_PARK_MAX blocks;
@@ -638,17 +667,24 @@ CATENA_ALWAYS_INLINE void park_push(catena_heap_t *h, size_t s, unsigned st,
     h->parked += d;
     h->free_blocks += d;
 }
-/* Pop the first parked run of d blocks (list not empty): its start, still
- * ST_PARKED, for the caller to make an object; NIL (and the heap poisoned,
- * as index.c does for a free run's header) when its link was overwritten. */
+/* Pop the first parked run of d blocks: its start, still ST_PARKED, for
+ * the caller to make an object; NIL (and the heap poisoned, as index.c
+ * does for a free run's header) when a link was overwritten.  The caller
+ * has found the head in the heap (s < N: NIL is not), so reading its
+ * block is safe; its check word must match before its link becomes the
+ * head, so a write after free into the first two words is caught before
+ * the link it spoiled is followed (at the latest by the next pop, which
+ * finds a head outside the heap, or by this one).  Only a write of a
+ * matching pair (next, park_chk(next, d)) passes; the state of a run so
+ * reached is asserted (debug builds) and checked by the validator and
+ * every flush. */
 CATENA_ALWAYS_INLINE size_t park_pop(catena_heap_t *h, size_t d)
 {
     size_t s = h->park[d - 1];
+    CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_PARKED);
     const struct park_hdr *p = (const struct park_hdr *)block_ptr(h, s);
     size_t next = p->next;
-    if (p->chk != park_chk(next, d) ||
-        (next != CATENA_NIL &&
-         (next >= h->nblocks || block_state(h, next) != ST_PARKED))) {
+    if (p->chk != park_chk(next, d)) {
         h->magic = 0;
         return CATENA_NIL;
     }
