@@ -191,12 +191,12 @@ CATENA_ALWAYS_INLINE void *alloc_parked(catena_heap_t *h, size_t d,
     if (!CATENA_PARKING || d - 1 >= CATENA_PARK_MAX ||
         h->park[d - 1] == CATENA_NIL)
         return NULL;
-    if (h->park[d - 1] >= h->nblocks) { /* a link spoiled (park_pop) */
+    size_t s = h->park[d - 1];
+    if (s >= h->nblocks) { /* a link spoiled (park_pop) */
         h->magic = 0;
         return NULL;
     }
-    size_t s = park_pop(h, d);
-    if (s == CATENA_NIL)
+    if (!park_pop(h, d, s))
         return NULL;
     PARKED_TO_HEAD(h, s, flags ? _catena_head_state(flags) : ST_HEAD);
     note_alloc(h);
@@ -220,7 +220,7 @@ static
 void *alloc_any(catena_heap_t *h, size_t d, unsigned flags, bool chain)
 {
     void *p = alloc_contig(h, d, flags, true);
-    if (!p && CATENA_PARKING && h->parked && h->free_blocks >= d)
+    if (!p && CATENA_PARKING && parked_blocks(h) && h->free_blocks >= d)
         p = alloc_flushed(h, d, flags);
     if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
@@ -310,20 +310,21 @@ static CATENA_NOINLINE void *alloc_index(catena_heap_t *h, size_t n)
 
 void *catena_alloc(catena_heap_t *h, size_t n)
 {
-    size_t d = blocks(n);
+    /* d - 1, where n == 0 wraps past every list (alloc_index reports) */
+    size_t k = (n - 1) / CATENA_B;
     /* A parked run: a non-empty list means an unlocked heap that does
-     * not zero (P2), so only the heap and the threshold are asked.  A
-     * head outside the heap (NIL: empty) goes the general way, whose pop
-     * reports it if it is not NIL (park_pop). */
-    if (CATENA_PARKING && d - 1 < CATENA_PARK_MAX && !bad_heap(h) &&
-        h->park[d - 1] < h->nblocks && none_due(h)) {
-        size_t s = park_pop(h, d);
-        if (s != CATENA_NIL) { /* else poisoned: reported below */
+     * not zero (P2), so only the heap and the threshold are asked. */
+    if (CATENA_PARKING && k < CATENA_PARK_MAX && !bad_heap(h)) {
+        size_t s = h->park[k];
+        if (s >= h->nblocks) { /* empty, or a spoiled link (park_pop) */
+            if (s != CATENA_NIL)
+                h->magic = 0; /* reported below */
+        } else if (none_due(h) && park_pop(h, k + 1, s)) {
             PARKED_TO_HEAD(h, s, ST_HEAD);
             note_alloc(h);
-            h->gc.since += d;
+            h->gc.since += k + 1;
             return block_ptr(h, s);
-        }
+        } /* (else due, or poisoned by the pop: reported below) */
     }
     return alloc_index(h, n);
 }
@@ -382,8 +383,8 @@ static CATENA_NOINLINE int free_run(catena_heap_t *h, void *obj, size_t i,
 {
     if (!len) {
         len = _catena_run_length(h, i);
-        if (len <= CATENA_PARK_MAX && h->parked + len <= h->park_cap) {
-            park_push(h, i, s, len);
+        if (len <= CATENA_PARK_MAX && len <= h->park_room) {
+            park_push(h, i, obj, s, len);
             h->frees++;
             return CATENA_OK;
         }
@@ -430,9 +431,9 @@ static CATENA_NOINLINE int free_parking(catena_heap_t *h, void *obj)
     if (!parkable(s))
         return free_general(h, obj);
     size_t len = park_word_len(x);
-    if (!len || h->parked + len > h->park_cap)
+    if (!len || len > h->park_room)
         return free_run(h, obj, i, s, len);
-    park_push(h, i, s, len);
+    park_push(h, i, obj, s, len);
     h->frees++;
     return CATENA_OK;
 }
@@ -541,7 +542,7 @@ static size_t grow_object(catena_heap_t *h, size_t i, size_t d0, size_t d1,
     /* In place needs no flush; anything else (a chain, a failure) must
      * see the parked blocks. */
     size_t r = CATENA_NIL;
-    if (CATENA_PARKING && h->parked) {
+    if (CATENA_PARKING && parked_blocks(h)) {
         if (!is_chain(h, i))
             r = grow(h, i, d0, d1, true);
         if (r == CATENA_NIL && h->free_blocks >= d1 - d0 && !park_flush(h))

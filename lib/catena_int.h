@@ -32,7 +32,8 @@
  *      blocks kept out of the index: its start is ST_PARKED (the marked
  *      plain HEAD state, see G1), its other blocks TAIL, and it is on
  *      exactly one list, park[d - 1], linked through its first block.
- *      Its blocks are free blocks (parked counts them), not an object.
+ *      Its blocks are free blocks (parked_blocks counts them), not an
+ *      object.
  *  P2  The park lists are empty whenever parking is off (park_cap == 0:
  *      chaining off, CATENA_GC_ZERO, or the small build) or the heap is
  *      locked, and parked <= park_cap.  So the allocation that pops a
@@ -293,11 +294,13 @@ struct catena_heap {
     size_t dropped, chained, spine_blocks;
     size_t allocs, frees, failed;
     struct gc_state gc;
-    /* parking (P1, P2): list heads by length - 1, blocks parked, the cap;
-     * last, so that the fields above keep their offsets (and the small
-     * build, which never parks, its code) */
+    /* parking (P1, P2): list heads by length - 1, the cap on parked
+     * blocks and the room left under it (parked_blocks: cap - room, so
+     * that a park tests and keeps one field); last, so that the fields
+     * above keep their offsets (and the small build, which never parks,
+     * its code) */
     cidx park[CATENA_PARK_MAX];
-    size_t parked, park_cap;
+    size_t park_room, park_cap;
 };
 
 /* Free-run header, in the run's first block. */
@@ -360,6 +363,12 @@ static inline unsigned cap_of(size_t root, size_t node)
 static inline size_t ent_cum(const struct ent *e)
 {
     return e->cum & CATENA_CUM_MASK;
+}
+/* Blocks parked (P1): modulo 2^n, so exact even where a failed flush
+ * left runs parked on a poisoned heap whose cap is 0. */
+static inline size_t parked_blocks(const catena_heap_t *h)
+{
+    return h->park_cap - h->park_room;
 }
 static inline size_t heap_objects(const catena_heap_t *h)
 {
@@ -654,44 +663,46 @@ static inline bool parkable(unsigned st)
     return (PARKABLE_STATES >> st) & 1u;
 }
 
-/* Park contiguous object s of state st and d <= CATENA_PARK_MAX blocks;
- * the caller has checked parked + d <= park_cap.  O(1), no index work. */
-CATENA_ALWAYS_INLINE void park_push(catena_heap_t *h, size_t s, unsigned st,
-                                    size_t d)
+/* Park contiguous object s (handle obj) of state st and d <=
+ * CATENA_PARK_MAX blocks; the caller has checked d <= park_room.  O(1),
+ * no index work. */
+CATENA_ALWAYS_INLINE void park_push(catena_heap_t *h, size_t s, void *obj,
+                                    unsigned st, size_t d)
 {
-    struct park_hdr *p = (struct park_hdr *)block_ptr(h, s);
+    struct park_hdr *p = (struct park_hdr *)obj;
+    CATENA_ASSERT(h, obj == block_ptr(h, s));
     HEAD_TO_PARKED(h, s, st);
     p->next = h->park[d - 1];
     p->chk = park_chk(p->next, d);
     h->park[d - 1] = (cidx)s;
-    h->parked += d;
+    h->park_room -= d;
     h->free_blocks += d;
 }
-/* Pop the first parked run of d blocks: its start, still ST_PARKED, for
- * the caller to make an object; NIL (and the heap poisoned, as index.c
- * does for a free run's header) when a link was overwritten.  The caller
- * has found the head in the heap (s < N: NIL is not), so reading its
- * block is safe; its check word must match before its link becomes the
- * head, so a write after free into the first two words is caught before
- * the link it spoiled is followed (at the latest by the next pop, which
- * finds a head outside the heap, or by this one).  Only a write of a
- * matching pair (next, park_chk(next, d)) passes; the state of a run so
- * reached is asserted (debug builds) and checked by the validator and
- * every flush. */
-CATENA_ALWAYS_INLINE size_t park_pop(catena_heap_t *h, size_t d)
+/* Pop parked run s, the head of the list of d blocks, which the caller
+ * has found in the heap (s < N: NIL is not, so an empty list fails that
+ * test), so reading its block is safe.  Then s is still ST_PARKED, for
+ * the caller to make an object; false (and the heap poisoned, as index.c
+ * does for a free run's header) when its link was overwritten.  The check
+ * word must match before the link becomes the head, so a write after
+ * free into the first two words is caught before the link it spoiled is
+ * followed: by this pop, or by the next, which finds a head outside the
+ * heap.  Only a write of a matching pair (next, park_chk(next, d))
+ * passes; the state of a run so reached is asserted (debug builds) and
+ * checked by the validator and every flush. */
+CATENA_ALWAYS_INLINE bool park_pop(catena_heap_t *h, size_t d, size_t s)
 {
-    size_t s = h->park[d - 1];
-    CATENA_ASSERT(h, s < h->nblocks && block_state(h, s) == ST_PARKED);
+    CATENA_ASSERT(h, s == h->park[d - 1] && s < h->nblocks &&
+                         block_state(h, s) == ST_PARKED);
     const struct park_hdr *p = (const struct park_hdr *)block_ptr(h, s);
     size_t next = p->next;
     if (p->chk != park_chk(next, d)) {
         h->magic = 0;
-        return CATENA_NIL;
+        return false;
     }
     h->park[d - 1] = (cidx)next;
-    h->parked -= d;
+    h->park_room += d;
     h->free_blocks -= d;
-    return s;
+    return true;
 }
 /* Return every parked run to the index (merging as a free does); O(parked
  * runs), each like a free of at most CATENA_PARK_MAX blocks. */
@@ -715,7 +726,7 @@ void _catena_park_view(const catena_heap_t *h, struct park_view *v);
  * small build, which never parks. */
 static inline bool park_flush(catena_heap_t *h)
 {
-    if (!CATENA_PARKING || !h->parked)
+    if (!CATENA_PARKING || h->park_room == h->park_cap)
         return false;
     _catena_park_flush(h);
     return !bad_heap(h);

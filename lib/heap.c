@@ -168,10 +168,10 @@ static unsigned free_run_stats(const catena_heap_t *h, size_t *largest,
         if (l > top)
             top = l;
     }
-    if (CATENA_PARKING && h->parked) {
+    if (CATENA_PARKING && parked_blocks(h)) {
         struct park_view v;
         _catena_park_view(h, &v);
-        sum += h->parked;
+        sum += parked_blocks(h);
         sq = sq - v.sq_merged + v.sq_groups;
         *runs = *runs - v.merged + v.groups;
         if (v.largest > top)
