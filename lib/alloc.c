@@ -375,20 +375,14 @@ static CATENA_NOINLINE int free_general(catena_heap_t *h, void *obj)
     return CATENA_OK;
 }
 
-/* The free of contiguous object i (state s) of len blocks, 0: not
- * measured yet (too long to park, or near the heap's end, where it may
- * still be parked). */
+/* The free of contiguous object i of len blocks, 0: more than
+ * CATENA_PARK_MAX (park_word found blocks i + 1 .. i + CATENA_PARK_MAX
+ * all TAIL, so the length is measured from the next one on). */
 static CATENA_NOINLINE int free_run(catena_heap_t *h, void *obj, size_t i,
-                                    unsigned s, size_t len)
+                                    size_t len)
 {
-    if (!len) {
-        len = _catena_run_length(h, i);
-        if (len <= CATENA_PARK_MAX && len <= h->park_room) {
-            park_push(h, i, obj, s, len);
-            h->frees++;
-            return CATENA_OK;
-        }
-    }
+    if (!len)
+        len = _catena_run_length_from(h, i, i + CATENA_PARK_MAX + 1);
     _catena_run_release(h, i, len);
     if (bad_heap(h)) { /* the index found a corrupt free run (index.c) */
         h->dropped++;
@@ -408,7 +402,12 @@ static CATENA_NOINLINE int free_near_end(catena_heap_t *h, void *obj)
     unsigned s = block_state(h, i);
     if (ST_IS_CHAIN(s))
         return free_general(h, obj);
-    return free_run(h, obj, i, s, 0);
+    size_t len = _catena_run_length(h, i);
+    if (len > CATENA_PARK_MAX || len > h->park_room)
+        return free_run(h, obj, i, len);
+    park_push(h, i, obj, s, len);
+    h->frees++;
+    return CATENA_OK;
 }
 
 /* catena_free on a valid heap that parks (park_cap is not 0, P2). */
@@ -432,7 +431,7 @@ static CATENA_NOINLINE int free_parking(catena_heap_t *h, void *obj)
         return free_general(h, obj);
     size_t len = park_word_len(x);
     if (!len || len > h->park_room)
-        return free_run(h, obj, i, s, len);
+        return free_run(h, obj, i, len);
     park_push(h, i, obj, s, len);
     h->frees++;
     return CATENA_OK;

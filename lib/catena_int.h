@@ -507,10 +507,12 @@ static inline unsigned low_nibble(uint64_t x)
                 (uint16_t)(((catena_heap_t *)(uintptr_t)(h))->steps + (n)); \
     } while (0)
 
-static inline size_t _catena_run_length_words(const catena_heap_t *h,
-                                             size_t s)
+/* The length of the run at s whose blocks s + 1 .. from - 1 are known
+ * to be TAIL (s < from <= N): the scan starts at block from. */
+static inline size_t _catena_run_length_from(const catena_heap_t *h,
+                                             size_t s, size_t from)
 {
-    size_t i = s + 1, n = h->nblocks;
+    size_t i = from, n = h->nblocks;
     /* Whole words: the first one with the nibbles before block i masked
      * off (they belong to this run's start or to earlier runs). */
     while ((i | 15) < n) {
@@ -526,6 +528,11 @@ static inline size_t _catena_run_length_words(const catena_heap_t *h,
         i++;
     }
     return i - s;
+}
+static inline size_t _catena_run_length_words(const catena_heap_t *h,
+                                             size_t s)
+{
+    return _catena_run_length_from(h, s, s + 1);
 }
 /* Inline where the fast paths ask for speed; the small build has one
  * out-of-line copy (table.c) instead of one in every file that measures a
