@@ -342,11 +342,12 @@ CATENA_ALWAYS_INLINE void release_obj(catena_heap_t *h, size_t i)
     }
 }
 
-/* The sweep's release: no catena_free counts it (heap_objects). */
+/* The sweep's release: no catena_free counts it (heap_objects).  The
+ * count first, so that the release is a tail call (no stack for it). */
 void _catena_release_obj(catena_heap_t *h, size_t i)
 {
-    release_obj(h, i);
     h->dropped++;
+    release_obj(h, i);
 }
 
 /* catena_free without parking: the small build's, a heap's that does

@@ -23,9 +23,11 @@
  *      plus NODE blocks, linked by the spine: a tree of one-block nodes that
  *      is left-packed and of minimal depth, so it has exactly S(k) non-root
  *      nodes for k extents (the blocks_for formula counts on this).
- *  I6  free_blocks, free_runs, objects, chained and spine_blocks counters
- *      equal what a walk of the table finds (used blocks are N - free);
- *      free_blocks counts the free runs' blocks and the parked ones (P1).
+ *  I6  free_blocks, free_runs, the objects (heap_objects: allocs - frees
+ *      - dropped), chained and spine_blocks counters equal what a walk of
+ *      the table finds (used blocks are N - free, never more than
+ *      N - min_free); free_blocks counts the free runs' blocks and the
+ *      parked ones (P1).
  *
  * PARKING (park.c; P1 and P2 checked by catena_check):
  *  P1  A parked run is a freed contiguous object of d <= CATENA_PARK_MAX
