@@ -51,15 +51,14 @@ static bool must_zero(const catena_heap_t *h, unsigned flags)
 
 static void note_peak(catena_heap_t *h)
 {
-    size_t used = h->nblocks - h->free_blocks;
-    if (used > h->peak_used)
-        h->peak_used = used;
+    if (h->free_blocks < h->min_free)
+        h->min_free = h->free_blocks;
 }
 
+/* (the live objects follow: heap_objects) */
 static void note_alloc(catena_heap_t *h)
 {
     h->allocs++;
-    h->objects++;
     note_peak(h);
 }
 
@@ -192,8 +191,12 @@ CATENA_ALWAYS_INLINE void *alloc_parked(catena_heap_t *h, size_t d,
     if (!CATENA_PARKING || d - 1 >= CATENA_PARK_MAX ||
         h->park[d - 1] == CATENA_NIL)
         return NULL;
-    size_t s = park_pop(h, d);
-    if (s == CATENA_NIL)
+    size_t s = h->park[d - 1];
+    if (s >= h->nblocks) { /* a link spoiled (park_pop) */
+        h->magic = 0;
+        return NULL;
+    }
+    if (!park_pop(h, d, s))
         return NULL;
     PARKED_TO_HEAD(h, s, flags ? _catena_head_state(flags) : ST_HEAD);
     note_alloc(h);
@@ -217,7 +220,7 @@ static
 void *alloc_any(catena_heap_t *h, size_t d, unsigned flags, bool chain)
 {
     void *p = alloc_contig(h, d, flags, true);
-    if (!p && CATENA_PARKING && h->parked && h->free_blocks >= d)
+    if (!p && CATENA_PARKING && parked_blocks(h) && h->free_blocks >= d)
         p = alloc_flushed(h, d, flags);
     if (!p && chain && d > 1)
         p = alloc_chain(h, d, flags);
@@ -307,18 +310,21 @@ static CATENA_NOINLINE void *alloc_index(catena_heap_t *h, size_t n)
 
 void *catena_alloc(catena_heap_t *h, size_t n)
 {
-    size_t d = blocks(n);
+    /* d - 1, where n == 0 wraps past every list (alloc_index reports) */
+    size_t k = (n - 1) / CATENA_B;
     /* A parked run: a non-empty list means an unlocked heap that does
      * not zero (P2), so only the heap and the threshold are asked. */
-    if (CATENA_PARKING && d - 1 < CATENA_PARK_MAX && !bad_heap(h) &&
-        h->park[d - 1] != CATENA_NIL && none_due(h)) {
-        size_t s = park_pop(h, d);
-        if (s != CATENA_NIL) { /* else poisoned: reported below */
+    if (CATENA_PARKING && k < CATENA_PARK_MAX && !bad_heap(h)) {
+        size_t s = h->park[k];
+        if (s >= h->nblocks) { /* empty, or a spoiled link (park_pop) */
+            if (s != CATENA_NIL)
+                h->magic = 0; /* reported below */
+        } else if (none_due(h) && park_pop(h, k + 1, s)) {
             PARKED_TO_HEAD(h, s, ST_HEAD);
             note_alloc(h);
-            h->gc.since += d;
+            h->gc.since += k + 1;
             return block_ptr(h, s);
-        }
+        } /* (else due, or poisoned by the pop: reported below) */
     }
     return alloc_index(h, n);
 }
@@ -334,10 +340,15 @@ CATENA_ALWAYS_INLINE void release_obj(catena_heap_t *h, size_t i)
     } else {
         _catena_run_release(h, i, _catena_run_length(h, i));
     }
-    h->objects--;
 }
 
-void _catena_release_obj(catena_heap_t *h, size_t i) { release_obj(h, i); }
+/* The sweep's release: no catena_free counts it (heap_objects).  The
+ * count first, so that the release is a tail call (no stack for it). */
+void _catena_release_obj(catena_heap_t *h, size_t i)
+{
+    h->dropped++;
+    release_obj(h, i);
+}
 
 /* catena_free without parking: the small build's, a heap's that does
  * not park (the shim's), and what a parking heap does not park (chains,
@@ -357,30 +368,45 @@ static CATENA_NOINLINE int free_general(catena_heap_t *h, void *obj)
             return CATENA_ELOCKED;
     }
     release_obj(h, i); /* inline: the hot half of every free */
-    if (bad_heap(h)) /* the index found a corrupt free run (index.c) */
+    if (bad_heap(h)) { /* the index found a corrupt free run (index.c) */
+        h->dropped++;
         return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
+    }
     h->frees++;
     return CATENA_OK;
 }
 
-/* The free of contiguous object i (state s) of len blocks, 0: not
- * measured yet (too long to park, or near the heap's end, where it may
- * still be parked). */
+/* The free of contiguous object i of len blocks, 0: more than
+ * CATENA_PARK_MAX (park_word found blocks i + 1 .. i + CATENA_PARK_MAX
+ * all TAIL, so the length is measured from the next one on). */
 static CATENA_NOINLINE int free_run(catena_heap_t *h, void *obj, size_t i,
-                                    unsigned s, size_t len)
+                                    size_t len)
 {
-    h->objects--;
-    if (!len) {
-        len = _catena_run_length(h, i);
-        if (len <= CATENA_PARK_MAX && h->parked + len <= h->park_cap) {
-            park_push(h, i, s, len);
-            h->frees++;
-            return CATENA_OK;
-        }
-    }
+    if (!len)
+        len = _catena_run_length_from(h, i, i + CATENA_PARK_MAX + 1);
     _catena_run_release(h, i, len);
-    if (bad_heap(h)) /* the index found a corrupt free run (index.c) */
+    if (bad_heap(h)) { /* the index found a corrupt free run (index.c) */
+        h->dropped++;
         return _catena_err(h, CATENA_ECORRUPT, obj, "catena_free");
+    }
+    h->frees++;
+    return CATENA_OK;
+}
+
+/* catena_free on a valid heap that parks (park_cap is not 0, P2), of an
+ * object whose first 14 blocks may not all exist (near the heap's end). */
+static CATENA_NOINLINE int free_near_end(catena_heap_t *h, void *obj)
+{
+    size_t i;
+    if (!is_handle(h, obj, &i)) /* NULL is no handle */
+        return free_general(h, obj);
+    unsigned s = block_state(h, i);
+    if (ST_IS_CHAIN(s))
+        return free_general(h, obj);
+    size_t len = _catena_run_length(h, i);
+    if (len > CATENA_PARK_MAX || len > h->park_room)
+        return free_run(h, obj, i, len);
+    park_push(h, i, obj, s, len);
     h->frees++;
     return CATENA_OK;
 }
@@ -388,22 +414,26 @@ static CATENA_NOINLINE int free_run(catena_heap_t *h, void *obj, size_t i,
 /* catena_free on a valid heap that parks (park_cap is not 0, P2). */
 static CATENA_NOINLINE int free_parking(catena_heap_t *h, void *obj)
 {
-    size_t i;
-    if (h->gc.lock || !is_handle(h, obj, &i)) /* NULL is no handle */
+    if (h->gc.lock)
         return free_general(h, obj);
-    /* A contiguous object's handle in a valid, unlocked heap: parked
-     * while it is short and the cap allows (P2: the cap is 0 where
-     * parking is off), else released with the length measured here. */
-    unsigned s = block_state(h, i);
-    if (ST_IS_CHAIN(s))
+    size_t off = (size_t)((uintptr_t)obj - (uintptr_t)h->base);
+    size_t i = off / CATENA_B;
+    /* i + 14 < N: the block is in the heap and park_word may read its
+     * length (off / CATENA_B cannot wrap the sum) */
+    if (off % CATENA_B != 0 || !park_len_ok(h, i))
+        return free_near_end(h, obj);
+    /* One table read gives the state and the length.  A contiguous
+     * object's handle is parked while it is short and the cap allows
+     * (P2: the cap is 0 where parking is off), else released with the
+     * length measured here; anything else is classified there. */
+    uint64_t x = park_word(h, i);
+    unsigned s = (unsigned)(x & 0xFu);
+    if (!parkable(s))
         return free_general(h, obj);
-    if (!park_len_ok(h, i))
-        return free_run(h, obj, i, s, 0);
-    size_t len = park_len(h, i);
-    if (!len || h->parked + len > h->park_cap)
-        return free_run(h, obj, i, s, len);
-    park_push(h, i, s, len);
-    h->objects--;
+    size_t len = park_word_len(x);
+    if (!len || len > h->park_room)
+        return free_run(h, obj, i, len);
+    park_push(h, i, obj, s, len);
     h->frees++;
     return CATENA_OK;
 }
@@ -512,7 +542,7 @@ static size_t grow_object(catena_heap_t *h, size_t i, size_t d0, size_t d1,
     /* In place needs no flush; anything else (a chain, a failure) must
      * see the parked blocks. */
     size_t r = CATENA_NIL;
-    if (CATENA_PARKING && h->parked) {
+    if (CATENA_PARKING && parked_blocks(h)) {
         if (!is_chain(h, i))
             r = grow(h, i, d0, d1, true);
         if (r == CATENA_NIL && h->free_blocks >= d1 - d0 && !park_flush(h))
@@ -584,7 +614,7 @@ static void *move_contig(catena_heap_t *h, size_t i, size_t d, const char *fn)
         if (must_zero(h, fl))
             memset((unsigned char *)q + n * CATENA_B, 0, (d - n) * CATENA_B);
     }
-    _catena_release_obj(h, i);
+    release_obj(h, i);
     h->allocs--; /* a move is not a new allocation */
     return q;
 }

@@ -23,16 +23,19 @@
  *      plus NODE blocks, linked by the spine: a tree of one-block nodes that
  *      is left-packed and of minimal depth, so it has exactly S(k) non-root
  *      nodes for k extents (the blocks_for formula counts on this).
- *  I6  free_blocks, free_runs, objects, chained and spine_blocks counters
- *      equal what a walk of the table finds (used blocks are N - free);
- *      free_blocks counts the free runs' blocks and the parked ones (P1).
+ *  I6  free_blocks, free_runs, the objects (heap_objects: allocs - frees
+ *      - dropped), chained and spine_blocks counters equal what a walk of
+ *      the table finds (used blocks are N - free, never more than
+ *      N - min_free); free_blocks counts the free runs' blocks and the
+ *      parked ones (P1).
  *
  * PARKING (park.c; P1 and P2 checked by catena_check):
  *  P1  A parked run is a freed contiguous object of d <= CATENA_PARK_MAX
  *      blocks kept out of the index: its start is ST_PARKED (the marked
  *      plain HEAD state, see G1), its other blocks TAIL, and it is on
  *      exactly one list, park[d - 1], linked through its first block.
- *      Its blocks are free blocks (parked counts them), not an object.
+ *      Its blocks are free blocks (parked_blocks counts them), not an
+ *      object.
  *  P2  The park lists are empty whenever parking is off (park_cap == 0:
  *      chaining off, CATENA_GC_ZERO, or the small build) or the heap is
  *      locked, and parked <= park_cap.  So the allocation that pops a
@@ -283,15 +286,23 @@ struct catena_heap {
     catena_hook_fn hook;
     void *hook_ctx;
     /* counters (I6) */
-    size_t free_blocks, free_runs, peak_used; /* used: nblocks - free */
-    size_t objects, chained, spine_blocks;
+    /* used: nblocks - free_blocks; the peak of use is nblocks - min_free
+     * (the fewest free blocks so far: one compare on the alloc path) */
+    size_t free_blocks, free_runs, min_free;
+    /* live objects: allocs - frees - dropped (heap_objects), so that
+     * the hit paths keep one counter each; dropped counts the objects
+     * released without a successful catena_free (the sweep, a free that
+     * found the index corrupt) */
+    size_t dropped, chained, spine_blocks;
     size_t allocs, frees, failed;
     struct gc_state gc;
-    /* parking (P1, P2): list heads by length - 1, blocks parked, the cap;
-     * last, so that the fields above keep their offsets (and the small
-     * build, which never parks, its code) */
+    /* parking (P1, P2): list heads by length - 1, the cap on parked
+     * blocks and the room left under it (parked_blocks: cap - room, so
+     * that a park tests and keeps one field); last, so that the fields
+     * above keep their offsets (and the small build, which never parks,
+     * its code) */
     cidx park[CATENA_PARK_MAX];
-    size_t parked, park_cap;
+    size_t park_room, park_cap;
 };
 
 /* Free-run header, in the run's first block. */
@@ -354,6 +365,16 @@ static inline unsigned cap_of(size_t root, size_t node)
 static inline size_t ent_cum(const struct ent *e)
 {
     return e->cum & CATENA_CUM_MASK;
+}
+/* Blocks parked (P1): modulo 2^n, so exact even where a failed flush
+ * left runs parked on a poisoned heap whose cap is 0. */
+static inline size_t parked_blocks(const catena_heap_t *h)
+{
+    return h->park_cap - h->park_room;
+}
+static inline size_t heap_objects(const catena_heap_t *h)
+{
+    return h->allocs - h->frees - h->dropped;
 }
 static inline bool bad_heap(const catena_heap_t *h)
 {
@@ -488,10 +509,12 @@ static inline unsigned low_nibble(uint64_t x)
                 (uint16_t)(((catena_heap_t *)(uintptr_t)(h))->steps + (n)); \
     } while (0)
 
-static inline size_t _catena_run_length_words(const catena_heap_t *h,
-                                             size_t s)
+/* The length of the run at s whose blocks s + 1 .. from - 1 are known
+ * to be TAIL (s < from <= N): the scan starts at block from. */
+static inline size_t _catena_run_length_from(const catena_heap_t *h,
+                                             size_t s, size_t from)
 {
-    size_t i = s + 1, n = h->nblocks;
+    size_t i = from, n = h->nblocks;
     /* Whole words: the first one with the nibbles before block i masked
      * off (they belong to this run's start or to earlier runs). */
     while ((i | 15) < n) {
@@ -507,6 +530,11 @@ static inline size_t _catena_run_length_words(const catena_heap_t *h,
         i++;
     }
     return i - s;
+}
+static inline size_t _catena_run_length_words(const catena_heap_t *h,
+                                             size_t s)
+{
+    return _catena_run_length_from(h, s, s + 1);
 }
 /* Inline where the fast paths ask for speed; the small build has one
  * out-of-line copy (table.c) instead of one in every file that measures a
@@ -609,7 +637,10 @@ static inline bool park_len_ok(const catena_heap_t *h, size_t s)
 {
     return s + CATENA_PARK_MAX < h->nblocks;
 }
-CATENA_ALWAYS_INLINE size_t park_len(const catena_heap_t *h, size_t s)
+/* The table's nibbles from block s's on (s's the lowest): one unaligned
+ * read, so that the free that parks reads the state and the length
+ * together. */
+CATENA_ALWAYS_INLINE uint64_t park_word(const catena_heap_t *h, size_t s)
 {
     CATENA_ASSERT(h, park_len_ok(h, s));
     CATENA_STEP(h, 1);
@@ -620,42 +651,67 @@ CATENA_ALWAYS_INLINE size_t park_len(const catena_heap_t *h, size_t s)
 #elif !defined(__BYTE_ORDER__)
     x = table_word(h->table + s / 2, 0);
 #endif
-    x = ((x >> (4 * (s & 1) + 4)) ^ CATENA_TAILS) &
+    return x >> (4 * (s & 1));
+}
+/* The length of the run at s if at most CATENA_PARK_MAX blocks, else 0,
+ * from park_word's x. */
+CATENA_ALWAYS_INLINE size_t park_word_len(uint64_t x)
+{
+    x = ((x >> 4) ^ CATENA_TAILS) &
         ((UINT64_C(1) << (4 * CATENA_PARK_MAX)) - 1);
     return x ? 1 + low_nibble(x) : 0;
 }
-
-/* Park contiguous object s of state st and d <= CATENA_PARK_MAX blocks;
- * the caller has checked parked + d <= park_cap.  O(1), no index work. */
-CATENA_ALWAYS_INLINE void park_push(catena_heap_t *h, size_t s, unsigned st,
-                                    size_t d)
+/* The states a free may park (P1): a contiguous object's but ST_PARKED
+ * (the heap is unlocked, so no collection runs and nothing else is
+ * marked: G1).  One shift and test for what is_handle and the chain test
+ * ask. */
+#define PARKABLE_STATES \
+    ((1u << ST_HEAD) | (0x3Fu << (ST_HEAD + 2)) | (3u << ST_PIN))
+static inline bool parkable(unsigned st)
 {
-    struct park_hdr *p = (struct park_hdr *)block_ptr(h, s);
+    return (PARKABLE_STATES >> st) & 1u;
+}
+
+/* Park contiguous object s (handle obj) of state st and d <=
+ * CATENA_PARK_MAX blocks; the caller has checked d <= park_room.  O(1),
+ * no index work. */
+CATENA_ALWAYS_INLINE void park_push(catena_heap_t *h, size_t s, void *obj,
+                                    unsigned st, size_t d)
+{
+    struct park_hdr *p = (struct park_hdr *)obj;
+    CATENA_ASSERT(h, obj == block_ptr(h, s));
     HEAD_TO_PARKED(h, s, st);
     p->next = h->park[d - 1];
     p->chk = park_chk(p->next, d);
     h->park[d - 1] = (cidx)s;
-    h->parked += d;
+    h->park_room -= d;
     h->free_blocks += d;
 }
-/* Pop the first parked run of d blocks (list not empty): its start, still
- * ST_PARKED, for the caller to make an object; NIL (and the heap poisoned,
- * as index.c does for a free run's header) when its link was overwritten. */
-CATENA_ALWAYS_INLINE size_t park_pop(catena_heap_t *h, size_t d)
+/* Pop parked run s, the head of the list of d blocks, which the caller
+ * has found in the heap (s < N: NIL is not, so an empty list fails that
+ * test), so reading its block is safe.  Then s is still ST_PARKED, for
+ * the caller to make an object; false (and the heap poisoned, as index.c
+ * does for a free run's header) when its link was overwritten.  The check
+ * word must match before the link becomes the head, so a write after
+ * free into the first two words is caught before the link it spoiled is
+ * followed: by this pop, or by the next, which finds a head outside the
+ * heap.  Only a write of a matching pair (next, park_chk(next, d))
+ * passes; the state of a run so reached is asserted (debug builds) and
+ * checked by the validator and every flush. */
+CATENA_ALWAYS_INLINE bool park_pop(catena_heap_t *h, size_t d, size_t s)
 {
-    size_t s = h->park[d - 1];
+    CATENA_ASSERT(h, s == h->park[d - 1] && s < h->nblocks &&
+                         block_state(h, s) == ST_PARKED);
     const struct park_hdr *p = (const struct park_hdr *)block_ptr(h, s);
     size_t next = p->next;
-    if (p->chk != park_chk(next, d) ||
-        (next != CATENA_NIL &&
-         (next >= h->nblocks || block_state(h, next) != ST_PARKED))) {
+    if (p->chk != park_chk(next, d)) {
         h->magic = 0;
-        return CATENA_NIL;
+        return false;
     }
     h->park[d - 1] = (cidx)next;
-    h->parked -= d;
+    h->park_room += d;
     h->free_blocks -= d;
-    return s;
+    return true;
 }
 /* Return every parked run to the index (merging as a free does); O(parked
  * runs), each like a free of at most CATENA_PARK_MAX blocks. */
@@ -679,7 +735,7 @@ void _catena_park_view(const catena_heap_t *h, struct park_view *v);
  * small build, which never parks. */
 static inline bool park_flush(catena_heap_t *h)
 {
-    if (!CATENA_PARKING || !h->parked)
+    if (!CATENA_PARKING || h->park_room == h->park_cap)
         return false;
     _catena_park_flush(h);
     return !bad_heap(h);

@@ -208,13 +208,13 @@ int catena_check(const catena_heap_t *h)
         return bad(h, "free counters wrong");
     if (CATENA_PARKING && (e = _catena_park_check(h, pruns, pblocks)))
         return e;
-    if (objs != h->objects || chains != h->chained)
+    if (objs != heap_objects(h) || chains != h->chained)
         return bad(h, "object counters wrong");
     if (sc.exts != exts || sc.ext_blocks != eblocks || sc.nodes != nodes)
         return bad(h, "extents or nodes not owned by exactly one spine");
     if (h->spine_blocks != nodes + chains)
         return bad(h, "spine block counter wrong");
-    if (h->peak_used < n - h->free_blocks)
+    if (h->min_free > h->free_blocks)
         return bad(h, "peak below current use");
     return check_gc(h);
 }

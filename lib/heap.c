@@ -90,6 +90,7 @@ int catena_init(void *arena, size_t size, catena_heap_t **out)
     gc_state_init(&h->gc);
     h->magic = CATENA_MAGIC;
     _catena_run_insert(h, 0, n);
+    h->min_free = n; /* nothing used yet */
     if (CATENA_PARKING) { /* the small build never parks (P2) */
         for (size_t d = 0; d < CATENA_PARK_MAX; d++)
             h->park[d] = CATENA_NIL;
@@ -167,10 +168,10 @@ static unsigned free_run_stats(const catena_heap_t *h, size_t *largest,
         if (l > top)
             top = l;
     }
-    if (CATENA_PARKING && h->parked) {
+    if (CATENA_PARKING && parked_blocks(h)) {
         struct park_view v;
         _catena_park_view(h, &v);
-        sum += h->parked;
+        sum += parked_blocks(h);
         sq = sq - v.sq_merged + v.sq_groups;
         *runs = *runs - v.merged + v.groups;
         if (v.largest > top)
@@ -197,8 +198,8 @@ void catena_stats(const catena_heap_t *h, struct catena_stats *st)
     st->total_blocks = h->nblocks;
     st->free_blocks = h->free_blocks;
     st->used_blocks = h->nblocks - h->free_blocks;
-    st->peak_used = h->peak_used;
-    st->objects = h->objects;
+    st->peak_used = h->nblocks - h->min_free;
+    st->objects = heap_objects(h);
     st->chained_objects = h->chained;
     st->spine_blocks = h->spine_blocks;
     st->allocs = h->allocs;

@@ -43,10 +43,36 @@ static unsigned bin_of_long(size_t len) /* len >= SL_N */
            (unsigned)((len >> (l - SL_BITS)) - SL_N);
 }
 
+/* The classes of the lengths below CLASS_TAB_N from a table where the
+ * index paths run often (hosted, where parking sends them the objects
+ * of more than CATENA_PARK_MAX blocks): one load where bin_of_long
+ * takes a log and four operations.  Not on bare metal, whose builds
+ * keep the bytes.  CLASS_OF is bin_of_long's formula (with the log
+ * clamped so that no shift count is negative). */
+#ifndef CATENA_CLASS_TABLE
+#define CATENA_CLASS_TABLE CATENA_PARKING
+#endif
+#if CATENA_CLASS_TABLE
+#define CLASS_TAB_N 256u
+#define LOG2_8(n) ((n) >= 128 ? 7 : (n) >= 64 ? 6 : (n) >= 32 ? 5 : \
+                   (n) >= 16 ? 4 : 3)
+#define CLASS_OF(n) ((n) < SL_N ? (n) : \
+    (LOG2_8(n) - SL_BITS + 1) * SL_N + ((n) >> (LOG2_8(n) - SL_BITS)) - SL_N)
+#define CT4(n) CLASS_OF(n), CLASS_OF(n + 1), CLASS_OF(n + 2), CLASS_OF(n + 3)
+#define CT16(n) CT4(n), CT4(n + 4), CT4(n + 8), CT4(n + 12)
+#define CT64(n) CT16(n), CT16(n + 16), CT16(n + 32), CT16(n + 48)
+static const unsigned char class_tab[CLASS_TAB_N] = {
+    CT64(0u), CT64(64u), CT64(128u), CT64(192u)};
+#endif
+
 /* The class of a run length: short lengths are their own class, inline
  * because nearly every request and free is short. */
 static inline unsigned bin_of(size_t len)
 {
+#if CATENA_CLASS_TABLE
+    if (len < CLASS_TAB_N)
+        return class_tab[len];
+#endif
     return len < SL_N ? (unsigned)len : bin_of_long(len);
 }
 
@@ -230,9 +256,15 @@ void _catena_run_unlink(catena_heap_t *h, size_t s)
 }
 
 
-/* The lowest class whose every run holds `want` blocks. */
+/* The lowest class whose every run holds `want` blocks (> 0). */
 CATENA_ALWAYS_INLINE unsigned fit_class(size_t want)
 {
+#if CATENA_CLASS_TABLE
+    /* the class after want - 1's: want - 1 is in a class below b when
+     * want is b's smallest length, else in b */
+    if (want - 1 < CLASS_TAB_N)
+        return class_tab[want - 1] + 1u;
+#endif
     if (want < SL_N) /* an exact class */
         return (unsigned)want;
     unsigned b = bin_of_long(want);

@@ -52,7 +52,7 @@ void _catena_park_flush(catena_heap_t *h)
             }
             size_t next = ((const struct park_hdr *)block_ptr(h, s))->next;
             /* the release counts the blocks free again */
-            h->parked -= d;
+            h->park_room += d;
             h->free_blocks -= d;
             _catena_run_release(h, s, d);
             if (bad_heap(h))
@@ -60,7 +60,7 @@ void _catena_park_flush(catena_heap_t *h)
             s = next;
         }
     }
-    CATENA_ASSERT(h, h->parked == 0);
+    CATENA_ASSERT(h, parked_blocks(h) == 0);
 }
 
 void _catena_park_policy(catena_heap_t *h)
@@ -69,7 +69,9 @@ void _catena_park_policy(catena_heap_t *h)
               !(h->gc.opts & CATENA_GC_ZERO);
     if (!on)
         park_flush(h);
+    size_t parked = parked_blocks(h); /* 0 unless poisoned */
     h->park_cap = on ? park_cap(h->nblocks) : 0;
+    h->park_room = h->park_cap - parked;
 }
 
 /* P1 and P2 from the lists' side: each entry a sound parked run of its
@@ -88,11 +90,11 @@ int _catena_park_check(const catena_heap_t *h, size_t runs, size_t blocks)
                                    "park list cycle or run on two lists");
             lblocks += d;
         }
-    if (lruns != runs || lblocks != blocks || blocks != h->parked)
+    if (lruns != runs || lblocks != blocks || blocks != parked_blocks(h))
         return _catena_err(h, CATENA_ECORRUPT, NULL,
                            "parked run missing from its list, or parked count wrong");
-    if (h->parked > h->park_cap ||
-        (h->parked && (h->gc.lock || !h->chaining ||
+    if (parked_blocks(h) > h->park_cap ||
+        (parked_blocks(h) && (h->gc.lock || !h->chaining ||
                        (h->gc.opts & CATENA_GC_ZERO))))
         return _catena_err(h, CATENA_ECORRUPT, NULL,
                            "parked runs where parking is off or over the cap (P2)");
@@ -145,7 +147,7 @@ void _catena_park_view(const catena_heap_t *h, struct park_view *v)
              p = ((const struct park_hdr *)block_ptr(h, p))->next) {
             /* only sound runs, each at most once (a write after free
              * not yet found must not lead the statistics astray) */
-            if (!parked_sound(h, p, d) || ++seen > h->parked)
+            if (!parked_sound(h, p, d) || ++seen > parked_blocks(h))
                 return;
             size_t l = free_left_of(h, p);
             if (l != CATENA_NIL &&

@@ -958,6 +958,100 @@ UNIT_TEST(t_parked_random_check)
     }
 }
 
+/* ---- park2: the hit paths' checks and derived counters --------------- */
+/* White box for a parked run's header (struct park_hdr, park_chk). */
+#include "../lib/catena_int.h"
+
+/* The pop checks a parked run's check word before its link becomes the
+ * list's head, and the head's range before its block is read: a write
+ * after free into a run that is not the head is reported by the pop that
+ * reaches it, and even a forged matching pair pointing out of the heap
+ * is reported by the next pop instead of being followed. */
+UNIT_TEST(t_parked_link_checks)
+{
+    if (!CATENA_PARKING)
+        return;
+    for (int way = 0; way < 2; way++) {
+        catena_heap_t *h = mk(16 * 1024);
+        catena_set_hook(h, hook, NULL);
+        char *a = catena_alloc(h, 2 * BS), *b = catena_alloc(h, 2 * BS);
+        char *c = catena_alloc(h, 2 * BS), *e = catena_alloc(h, 2 * BS);
+        UNIT_ASSERT(a && b && c && e);
+        UNIT_EQ(catena_free(h, b), 0);
+        UNIT_EQ(catena_free(h, c), 0); /* the list of 2: c, b */
+        struct park_hdr *pb = (struct park_hdr *)(void *)b;
+        if (way == 0) { /* b's link spoiled, its check word not */
+            pb->next = (cidx)(pb->next ^ 1u);
+        } else { /* a matching pair that leads out of the heap */
+            pb->next = (cidx)(h->nblocks + 3);
+            pb->chk = park_chk(pb->next, 2);
+        }
+        UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+        hook_err = 0;
+        UNIT_ASSERT(catena_alloc(h, 2 * BS) == c); /* c's link is sound */
+        if (way == 1) /* b's pair matches: the pop after it reports */
+            UNIT_ASSERT(catena_alloc(h, 2 * BS) == b);
+        UNIT_ASSERT(catena_alloc(h, 2 * BS) == NULL);
+        UNIT_EQ(catena_last_error(h), CATENA_ECORRUPT);
+        UNIT_EQ(hook_err, CATENA_ECORRUPT);
+        /* refused from then on; the statistics follow no link */
+        UNIT_EQ(catena_free(h, e), CATENA_ECORRUPT);
+        UNIT_ASSERT(catena_alloc(h, BS) == NULL);
+        struct catena_stats s;
+        st(h, &s);
+        UNIT_EQ(catena_check(h), CATENA_ECORRUPT);
+    }
+}
+
+/* The peak of use and the live objects are derived (the fewest free
+ * blocks so far; allocs - frees - released otherwise) and stay exact
+ * through parks, pops, index allocations and moves. */
+UNIT_TEST(t_parked_counters_exact)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    struct catena_stats s;
+    st(h, &s);
+    size_t used0 = s.used_blocks, peak = used0;
+    char *p = catena_alloc(h, 3 * BS), *q = catena_alloc(h, 2 * BS);
+    UNIT_ASSERT(p && q);
+    peak += 5;
+    st(h, &s);
+    UNIT_EQ(s.peak_used, peak);
+    UNIT_EQ(s.objects, 2);
+    UNIT_EQ(catena_free(h, p), 0);
+    UNIT_EQ(catena_free(h, q), 0);
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, used0);
+    UNIT_EQ(s.peak_used, peak);
+    UNIT_EQ(s.objects, 0);
+    char *q2 = catena_alloc(h, 2 * BS), *p2 = catena_alloc(h, 3 * BS);
+    UNIT_ASSERT(q2 && p2);
+    st(h, &s);
+    UNIT_EQ(s.used_blocks, used0 + 5);
+    UNIT_EQ(s.peak_used, peak); /* the pops reached the old peak only */
+    char *r = catena_alloc(h, BS), *g = catena_alloc(h, BS);
+    UNIT_ASSERT(r && g);
+    st(h, &s);
+    UNIT_EQ(s.peak_used, peak + 2);
+    UNIT_EQ(s.objects, 4);
+    /* a move keeps the count: one object, copied, the old one freed
+     * (g keeps r from growing in place) */
+    char *m = catena_realloc_contig(h, r, 20 * BS);
+    UNIT_ASSERT(m && m != r);
+    st(h, &s);
+    UNIT_EQ(s.objects, 4);
+    UNIT_EQ(s.allocs, 6);
+    UNIT_EQ(s.frees, 2);
+    UNIT_EQ(s.peak_used, peak + 2 + 20); /* the copy and the old */
+    UNIT_EQ(catena_free(h, q2), 0);
+    UNIT_EQ(catena_free(h, q2), CATENA_EFREE); /* not counted */
+    st(h, &s);
+    UNIT_EQ(s.objects, 3);
+    UNIT_EQ(s.frees, 3);
+    UNIT_EQ(catena_check(h), 0);
+}
+/* ---- end park2 ---------------------------------------------------------- */
+
 static const unit_case cases[] = {
     UNIT_CASE(t_parked_is_free), UNIT_CASE(t_parked_random_check),
     UNIT_CASE(t_corrupt_free_run_fields),
@@ -975,5 +1069,6 @@ static const unit_case cases[] = {
     UNIT_CASE(t_free_ranges),     UNIT_CASE(t_realloc_contig_peak),
     UNIT_CASE(t_realloc_enomem_unchained), UNIT_CASE(t_invalid_handles),
     UNIT_CASE(t_corrupt_free_run),
+    UNIT_CASE(t_parked_link_checks), UNIT_CASE(t_parked_counters_exact),
 };
 UNIT_MAIN("core", cases)

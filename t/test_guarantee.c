@@ -356,7 +356,7 @@ UNIT_TEST(t_parked_guarantee_tight)
         UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
         park_many();
         if (PARKING) /* full: the next run would not fit under the cap */
-            UNIT_ASSERT(h->parked + CATENA_PARK_MAX > h->park_cap);
+            UNIT_ASSERT(parked_blocks(h) + CATENA_PARK_MAX > h->park_cap);
         size_t need = catena_blocks_for(d * BS);
         if (freeb() < need)
             break;
@@ -364,12 +364,12 @@ UNIT_TEST(t_parked_guarantee_tight)
         while (freeb() > need)
             UNIT_ASSERT(catena_alloc(h, 1) != NULL);
         UNIT_EQ(catena_check(h), 0);
-        deferred += PARKING && h->parked > 0;
+        deferred += PARKING && parked_blocks(h) > 0;
         void *p = catena_alloc(h, d * BS);
         UNIT_ASSERT(p != NULL);
         UNIT_ASSERT(catena_size(h, p) >= d * BS);
         if (PARKING)
-            UNIT_EQ(h->parked, 0); /* it needed them all */
+            UNIT_EQ(parked_blocks(h), 0); /* it needed them all */
         UNIT_EQ(catena_check(h), 0);
     }
     if (PARKING)
@@ -402,7 +402,7 @@ UNIT_TEST(t_parked_random_guarantee)
         UNIT_EQ(catena_check(h), 0);
         for (int k = 0; k < 10; k++) {
             size_t f = freeb();
-            with_parked += PARKING && h->parked > 0;
+            with_parked += PARKING && parked_blocks(h) > 0;
             size_t n = 1 + unit_below((f + 8) * BS);
             void *p = catena_alloc(h, n);
             if (f >= catena_blocks_for(n))
@@ -428,7 +428,7 @@ UNIT_TEST(t_parked_flushes)
     for (int way = 0; way < 4; way++) {
         UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
         size_t n = park_many();
-        UNIT_ASSERT(h->parked > 0);
+        UNIT_ASSERT(parked_blocks(h) > 0);
         struct catena_stats a, b;
         catena_stats(h, &a);
         if (way == 0) {
@@ -444,7 +444,7 @@ UNIT_TEST(t_parked_flushes)
             catena_collect_root(h, slots, n); /* keep everything */
             UNIT_EQ(catena_collect_end(h), 0);
         }
-        UNIT_EQ(h->parked, 0);
+        UNIT_EQ(parked_blocks(h), 0);
         UNIT_EQ(catena_check(h), 0);
         catena_stats(h, &b);
         UNIT_EQ(b.free_blocks, a.free_blocks);
@@ -455,7 +455,7 @@ UNIT_TEST(t_parked_flushes)
         void *p = catena_alloc(h, 2 * BS);
         UNIT_ASSERT(p != NULL);
         UNIT_EQ(catena_free(h, p), 0);
-        UNIT_EQ(h->parked, way < 3 && way != 1 ? 0 : 2);
+        UNIT_EQ(parked_blocks(h), way < 3 && way != 1 ? 0 : 2);
         UNIT_EQ(catena_check(h), 0);
     }
 }
@@ -474,7 +474,7 @@ UNIT_TEST(t_parked_collect)
     size_t live = 0;
     for (size_t i = 0; i < n; i++)
         live += slots[i] != NULL;
-    UNIT_ASSERT(h->parked > 0);
+    UNIT_ASSERT(parked_blocks(h) > 0);
     size_t f0 = freeb();
     /* every live object a root: the collection frees nothing */
     UNIT_EQ(catena_collect_start(h), 0);
@@ -492,7 +492,7 @@ UNIT_TEST(t_parked_collect)
             catena_free(h, slots[i]);
             slots[i] = NULL;
         }
-    UNIT_ASSERT(h->parked > 0);
+    UNIT_ASSERT(parked_blocks(h) > 0);
     UNIT_EQ(catena_collect_start(h), 0);
     UNIT_EQ(catena_collect_end(h), 0);
     UNIT_EQ(catena_check(h), 0);
@@ -541,12 +541,12 @@ UNIT_TEST(t_parked_flush_work)
     UNIT_EQ(catena_init(arena, sizeof arena, &h), 0);
     size_t n = checkerboard(); /* 1-block holes; the first ones parked */
     (void)n;
-    UNIT_EQ(h->parked, h->park_cap);
-    size_t runs = h->parked;
+    UNIT_EQ(parked_blocks(h), h->park_cap);
+    size_t runs = parked_blocks(h);
     h->steps = 0;
     void *p = catena_alloc(h, 2 * BS); /* no run of 2: flush, then chain */
     UNIT_ASSERT(p != NULL);
-    UNIT_EQ(h->parked, 0);
+    UNIT_EQ(parked_blocks(h), 0);
     size_t bound = runs * (CATENA_PARK_MAX / 16 + 2) + 4 * CATENA_FIT_PROBES;
     UNIT_ASSERT(h->steps >= runs && h->steps <= bound);
     /* a free that parks reads one table word */
