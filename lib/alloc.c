@@ -632,3 +632,184 @@ void *catena_flatten(catena_heap_t *h, void *obj)
     _catena_gc_threshold(h, i);
     return move_contig(h, i, _catena_spine_total(h, i), "catena_flatten");
 }
+
+/* ---- batches ------------------------------------------------------------- */
+
+/* Claimed run s of k * d blocks (its first block still FREE, the rest
+ * TAIL, as _catena_run_claim leaves it) becomes k plain objects of d
+ * blocks: one HEAD state each, no index work. */
+static void split_run(catena_heap_t *h, size_t s, size_t d, size_t k,
+                      void **out)
+{
+    FREE_TO_HEAD(h, s, ST_HEAD);
+    out[0] = block_ptr(h, s);
+    for (size_t j = 1; j < k; j++) {
+        TAIL_TO_HEAD(h, s + j * d, ST_HEAD);
+        out[j] = block_ptr(h, s + j * d);
+    }
+    h->allocs += k;
+    h->objects += k;
+    note_peak(h);
+}
+
+/* Up to count plain objects of d blocks into out; how many.  Parked runs
+ * of the length first (one pop each), then runs of k * d blocks from the
+ * index, k halving after each miss (so at most log2(count) + 1 misses in
+ * all), then, k being 1, the general path one object at a time (a flush
+ * of the parked runs, a chain where the policy allows).  Stops at the
+ * first object it cannot make, or when the heap is found poisoned. */
+static size_t make_many(catena_heap_t *h, size_t d, void **out, size_t count)
+{
+    size_t got = 0, k = count;
+    void *p;
+    while (CATENA_PARKING && got < count && (p = alloc_parked(h, d, 0)))
+        out[got++] = p;
+    if (k > CATENA_MAX_BLOCKS / d)
+        k = CATENA_MAX_BLOCKS / d;
+    while (got < count && !bad_heap(h)) {
+        if (k > count - got)
+            k = count - got;
+        size_t s = _catena_run_claim(h, k * d, true);
+        if (s != CATENA_NIL) {
+            split_run(h, s, d, k, out + got);
+            got += k;
+        } else if (bad_heap(h)) {
+            break;
+        } else if (k > 1) {
+            k /= 2;
+        } else if ((p = alloc_any(h, d, 0, h->chaining)) != NULL) {
+            out[got++] = p;
+        } else {
+            break;
+        }
+    }
+    return got;
+}
+
+size_t catena_alloc_many(catena_heap_t *h, size_t n, void **out, size_t count)
+{
+    static const char fn[] = "catena_alloc_many";
+    if (bad_heap(h)) {
+        _catena_err(h, CATENA_ECORRUPT, NULL, fn);
+        return 0;
+    }
+    size_t d = blocks(n);
+    if (n == 0 || d > CATENA_MAX_BLOCKS || count == 0) {
+        h->failed++;
+        _catena_err(h, CATENA_ESIZE, NULL, fn);
+        return 0;
+    }
+    if (!out) {
+        _catena_err(h, CATENA_EINVAL, NULL, fn);
+        return 0;
+    }
+    if (locked(h, NULL, fn)) {
+        h->failed++;
+        return 0;
+    }
+    /* A collection only before the first object: the objects made are
+     * not yet reachable from any root the collector knows. */
+    _catena_gc_threshold(h, CATENA_NIL);
+    size_t got = make_many(h, d, out, count);
+    if (!got && !bad_heap(h) && _catena_gc_auto(h, CATENA_NIL))
+        got = make_many(h, d, out, count);
+    if (bad_heap(h) || !got) {
+        h->failed++;
+        _catena_err(h, miss(h, d, true), NULL, fn);
+        return bad_heap(h) ? got : 0;
+    }
+    h->gc.since += got * d;
+    if (must_zero(h, 0))
+        for (size_t j = 0; j < got; j++)
+            zero_or_copy(h, block_index(h, out[j]), 0, d, NULL);
+    return got;
+}
+
+/* The handle at objs[j] in *i when it is a contiguous object's (not
+ * validated further: the caller's loop validates it in its turn). */
+static bool contig_at(const catena_heap_t *h, void *const *objs, size_t j,
+                      size_t *i)
+{
+    return is_handle(h, objs[j], i) && ST_IS_CONTIG(block_state(h, *i));
+}
+
+/* Contiguous object i of *len blocks absorbs the objects that follow it
+ * in objs from *j on while each is adjacent in memory, after it or before
+ * it (the batch in address order, or in reverse): each one's start
+ * becomes TAIL, so one release frees the whole group.  Returns the
+ * group's first block. */
+static size_t absorb_adjacent(catena_heap_t *h, void *const *objs, size_t count,
+                              size_t *j, size_t i, size_t *len)
+{
+    size_t o;
+    while (*j < count && contig_at(h, objs, *j, &o)) {
+        size_t ol = _catena_run_length(h, o);
+        if (o == i + *len) {
+            HEAD_TO_TAIL(h, o);
+        } else if (o + ol == i) {
+            HEAD_TO_TAIL(h, i);
+            i = o;
+        } else {
+            break;
+        }
+        *len += ol;
+        h->objects--;
+        h->frees++;
+        (*j)++;
+    }
+    return i;
+}
+
+/* catena_free_many on a heap that does not park: a run of the batch whose
+ * objects are adjacent in memory is released as one run (one index
+ * operation for the group). */
+static int free_merging(catena_heap_t *h, void *const *objs, size_t count)
+{
+    int first = CATENA_OK;
+    size_t j = 0;
+    while (j < count) {
+        void *p = objs[j++];
+        size_t i;
+        if (!p)
+            continue;
+        if (!is_handle(h, p, &i)) {
+            int e = _catena_handle(h, p, "catena_free", &i);
+            first = first ? first : e;
+            continue;
+        }
+        if (ST_IS_CHAIN(block_state(h, i))) {
+            release_obj(h, i);
+        } else {
+            size_t len = _catena_run_length(h, i);
+            i = absorb_adjacent(h, objs, count, &j, i, &len);
+            _catena_run_release(h, i, len);
+            h->objects--;
+        }
+        if (bad_heap(h))
+            return _catena_err(h, CATENA_ECORRUPT, p, "catena_free");
+        h->frees++;
+    }
+    return first;
+}
+
+int catena_free_many(catena_heap_t *h, void *const *objs, size_t count)
+{
+    static const char fn[] = "catena_free_many";
+    if (bad_heap(h))
+        return _catena_err(h, CATENA_ECORRUPT, NULL, fn);
+    if (!objs && count)
+        return _catena_err(h, CATENA_EINVAL, NULL, fn);
+    if (h->gc.lock)
+        return _catena_err(h, CATENA_ELOCKED, NULL, fn);
+    if (!(CATENA_PARKING && h->park_cap))
+        return free_merging(h, objs, count);
+    /* A parking heap parks what catena_free would: one at a time. */
+    int first = CATENA_OK;
+    for (size_t j = 0; j < count; j++) {
+        int e = catena_free(h, objs[j]);
+        if (e == CATENA_ECORRUPT && bad_heap(h))
+            return e;
+        first = first ? first : e;
+    }
+    return first;
+}
