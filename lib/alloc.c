@@ -733,43 +733,57 @@ static bool contig_at(const catena_heap_t *h, void *const *objs, size_t j,
     return is_handle(h, objs[j], i) && ST_IS_CONTIG(block_state(h, *i));
 }
 
-/* Contiguous object i of *len blocks absorbs the objects that follow it
- * in objs from *j on while each is adjacent in memory, after it or before
- * it (the batch in address order, or in reverse): each one's start
- * becomes TAIL, so one release frees the whole group.  Returns the
- * group's first block. */
-static size_t absorb_adjacent(catena_heap_t *h, void *const *objs, size_t count,
-                              size_t *j, size_t i, size_t *len)
+/* A group of the batch being merged: blocks [i, i + len).  `next`, `nlen`:
+ * the object after the group in the batch, measured (so that it is
+ * measured once, also when it starts the next group), or NIL. */
+struct group {
+    size_t i, len, next, nlen;
+};
+
+/* Contiguous object g->i of g->len blocks absorbs the objects that follow
+ * it in objs from *j on while each is adjacent in memory, after it or
+ * before it (the batch in address order, or in reverse): each one's start
+ * becomes TAIL, so one release frees the whole group.  An object that
+ * lies before the group is measured to know; one that is not adjacent is
+ * left in g->next for the next group. */
+static void absorb_adjacent(catena_heap_t *h, void *const *objs, size_t count,
+                            size_t *j, struct group *g)
 {
     size_t o;
+    g->next = CATENA_NIL;
     while (*j < count && contig_at(h, objs, *j, &o)) {
-        size_t ol = _catena_run_length(h, o);
-        if (o == i + *len) {
+        size_t ol;
+        if (o == g->i + g->len) {
+            ol = _catena_run_length(h, o);
             HEAD_TO_TAIL(h, o);
-        } else if (o + ol == i) {
-            HEAD_TO_TAIL(h, i);
-            i = o;
+        } else if (o < g->i && o + (ol = _catena_run_length(h, o)) == g->i) {
+            HEAD_TO_TAIL(h, g->i);
+            g->i = o;
         } else {
-            break;
+            if (o < g->i) {
+                g->next = o;
+                g->nlen = ol;
+            }
+            return;
         }
-        *len += ol;
+        g->len += ol;
         h->objects--;
         h->frees++;
         (*j)++;
     }
-    return i;
 }
 
 /* catena_free_many on a heap that does not park: a run of the batch whose
  * objects are adjacent in memory is released as one run (one index
- * operation for the group). */
+ * operation for the group); each object's length is measured once. */
 static int free_merging(catena_heap_t *h, void *const *objs, size_t count)
 {
     int first = CATENA_OK;
     size_t j = 0;
+    struct group g = {0, 0, CATENA_NIL, 0};
     while (j < count) {
         void *p = objs[j++];
-        size_t i;
+        size_t i, known = g.next;
         if (!p)
             continue;
         if (!is_handle(h, p, &i)) {
@@ -779,10 +793,12 @@ static int free_merging(catena_heap_t *h, void *const *objs, size_t count)
         }
         if (ST_IS_CHAIN(block_state(h, i))) {
             release_obj(h, i);
+            g.next = CATENA_NIL;
         } else {
-            size_t len = _catena_run_length(h, i);
-            i = absorb_adjacent(h, objs, count, &j, i, &len);
-            _catena_run_release(h, i, len);
+            g.len = i == known ? g.nlen : _catena_run_length(h, i);
+            g.i = i;
+            absorb_adjacent(h, objs, count, &j, &g);
+            _catena_run_release(h, g.i, g.len);
             h->objects--;
         }
         if (bad_heap(h))
