@@ -202,13 +202,14 @@ int catena_free(catena_heap_t *h, void *obj);
 
 /* Allocate up to count plain objects of n bytes each (as catena_alloc(h,
  * n) would, flags 0) into out[0..count-1]; returns how many it made.
- * It takes them from as few free runs as it can: a parked run of the
- * length each (heaps that park), then one free run of k * d blocks (d =
- * ceil(n/B)) split into k objects with one index operation, k = the
- * objects still wanted, halved after each run that is not there; at k = 1
- * it goes on as catena_alloc does (a flush of the parked runs, a chain
- * where chaining is on).  So the objects are adjacent in memory where one
- * run holds them all.  Partial success: it stops at the first object it
+ * It takes them run by run: a parked run of the length each (heaps that
+ * park), then the free run that catena_alloc(h, n) would take (the
+ * index's fit for d = ceil(n/B) blocks), cut into as many objects as it
+ * holds and the batch still wants, with one index operation per run; when
+ * no run fits, one object as catena_alloc makes it (a flush of the parked
+ * runs, a chain where chaining is on).  So it fills the same holes a loop
+ * of catena_alloc would, and objects cut from one run are adjacent in
+ * memory, in address order.  Partial success: it stops at the first object it
  * cannot make and returns the number made (>= 1: no error is reported,
  * out[result..] are untouched).  The collector's threshold is asked once,
  * before the first object, and an automatic collection (CATENA_GC_AUTO)
@@ -220,8 +221,8 @@ int catena_free(catena_heap_t *h, void *obj);
  * CATENA_ENOCHAIN (as catena_alloc for one object), CATENA_ELOCKED,
  * CATENA_ECORRUPT (h is not a heap; when the heap is found poisoned after
  * some objects were made, ECORRUPT is reported and their number returned).
- * O(count) table writes and O(r + log2(count)) index operations, r the
- * runs used (each O(1), probing at most CATENA_FIT_PROBES runs), plus what
+ * O(count) table writes and O(r) index operations, r <= count the runs
+ * used (each O(1), probing at most CATENA_FIT_PROBES runs), plus what
  * catena_alloc costs for the objects made one at a time; O(count * d)
  * zeroing when asked for.  Thread safety: as every function (one thread
  * per heap). */
