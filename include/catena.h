@@ -200,6 +200,54 @@ void *catena_alloc_flags(catena_heap_t *h, size_t n, unsigned flags);
  * O(d) table bytes for a contiguous object, O(k + S(k)) chained. */
 int catena_free(catena_heap_t *h, void *obj);
 
+/* Allocate up to count plain objects of n bytes each (as catena_alloc(h,
+ * n) would, flags 0) into out[0..count-1]; returns how many it made.
+ * It takes them run by run: a parked run of the length each (heaps that
+ * park), then the free run that catena_alloc(h, n) would take (the
+ * index's fit for d = ceil(n/B) blocks), cut into as many objects as it
+ * holds and the batch still wants, with one index operation per run; when
+ * no run fits, one object as catena_alloc makes it (a flush of the parked
+ * runs, a chain where chaining is on).  So it fills the same holes a loop
+ * of catena_alloc would, and objects cut from one run are adjacent in
+ * memory, in address order.  Partial success: it stops at the first object it
+ * cannot make and returns the number made (>= 1: no error is reported,
+ * out[result..] are untouched).  The collector's threshold is asked once,
+ * before the first object, and an automatic collection (CATENA_GC_AUTO)
+ * runs only when none could be made (then it retries once): the objects
+ * already made are in no root the collector knows.  Zeroed when the
+ * collector's CATENA_GC_ZERO asks.  Each object counts as one catena_alloc
+ * in the statistics.  Fails (0): CATENA_ESIZE (n == 0, too many blocks,
+ * or count == 0), CATENA_EINVAL (out NULL), CATENA_ENOMEM,
+ * CATENA_ENOCHAIN (as catena_alloc for one object), CATENA_ELOCKED,
+ * CATENA_ECORRUPT (h is not a heap; when the heap is found poisoned after
+ * some objects were made, ECORRUPT is reported and their number returned).
+ * O(count) table writes and O(r) index operations, r <= count the runs
+ * used (each O(1), probing at most CATENA_FIT_PROBES runs), plus what
+ * catena_alloc costs for the objects made one at a time; O(count * d)
+ * zeroing when asked for.  Thread safety: as every function (one thread
+ * per heap). */
+size_t catena_alloc_many(catena_heap_t *h, size_t n, void **out,
+                         size_t count);
+
+/* Free objs[0..count-1] (NULL entries are skipped, as catena_free(NULL)).
+ * Every handle is validated as catena_free validates it; one that is not
+ * a live object's handle is reported (under the name catena_free, with
+ * catena_free's error) and skipped, and the others are still freed: so a
+ * pointer given twice is freed once and reported once (CATENA_EFREE).
+ * Returns CATENA_OK, or the first such error.  On a heap that does not
+ * park (chaining off, CATENA_GC_ZERO), objects that follow each other in
+ * objs and are adjacent in memory (in ascending or descending address
+ * order, as catena_alloc_many made them) are released as one run: one
+ * index operation per group instead of one per object.  A heap that parks
+ * frees them one by one as catena_free does (short ones are parked).  objs
+ * is not changed.  Fails before freeing anything: CATENA_ECORRUPT (h is
+ * not a heap), CATENA_EINVAL (objs NULL and count > 0), CATENA_ELOCKED.
+ * A free run found overwritten stops the batch with CATENA_ECORRUPT (the
+ * heap is poisoned; the objects after it stay allocated).  O(sum of d)
+ * table bytes plus O(1) index work per group of adjacent objects (O(k +
+ * S(k)) per chained object).  Thread safety: as every function. */
+int catena_free_many(catena_heap_t *h, void *const *objs, size_t count);
+
 /* Resize to n bytes.  Growing extends the last run in place when the next
  * run is free, else appends extents: data is never copied or moved, but a
  * contiguous object that becomes chained gets a new handle (its spine

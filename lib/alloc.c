@@ -662,3 +662,201 @@ void *catena_flatten(catena_heap_t *h, void *obj)
     _catena_gc_threshold(h, i);
     return move_contig(h, i, _catena_spine_total(h, i), "catena_flatten");
 }
+
+/* ---- batches ------------------------------------------------------------- */
+
+/* Taken run s of k * d blocks (its first block still FREE, the rest
+ * TAIL, as _catena_run_take leaves it) becomes k plain objects of d
+ * blocks: one HEAD state each, no index work. */
+static void split_run(catena_heap_t *h, size_t s, size_t d, size_t k,
+                      void **out)
+{
+    FREE_TO_HEAD(h, s, ST_HEAD);
+    out[0] = block_ptr(h, s);
+    for (size_t j = 1; j < k; j++) {
+        TAIL_TO_HEAD(h, s + j * d, ST_HEAD);
+        out[j] = block_ptr(h, s + j * d);
+    }
+    h->allocs += k;
+    note_peak(h);
+}
+
+/* Up to count plain objects of d blocks into out; how many.  Parked runs
+ * of the length first (one pop each); then, run by run, the free run a
+ * single catena_alloc of d blocks would take (the index's fit: the
+ * smallest class that holds d), cut into as many objects as it holds and
+ * the batch still wants, with one index operation.  Asking the index for
+ * a run of count * d blocks instead would take a long run and leave the
+ * short ones the singles fill: the shim's peak RSS on larson rose 40 %
+ * that way.  When no run fits, the general path for one object (a flush
+ * of the parked runs, a chain where the policy allows), then the fit
+ * again.  Stops at the first object it cannot make, or when the heap is
+ * found poisoned. */
+static size_t make_many(catena_heap_t *h, size_t d, void **out, size_t count)
+{
+    size_t got = 0;
+    void *p;
+    while (CATENA_PARKING && got < count && (p = alloc_parked(h, d, 0)))
+        out[got++] = p;
+    while (got < count && !bad_heap(h)) {
+        size_t s = _catena_run_fit(h, d), len;
+        if (s != CATENA_NIL && (len = _catena_run_len(h, s)) >= d) {
+            size_t k = len / d < count - got ? len / d : count - got;
+            _catena_run_take(h, s, k * d);
+            if (bad_heap(h))
+                break;
+            split_run(h, s, d, k, out + got);
+            got += k;
+        } else if (bad_heap(h) ||
+                   (p = alloc_any(h, d, 0, h->chaining)) == NULL) {
+            break;
+        } else {
+            out[got++] = p;
+        }
+    }
+    return got;
+}
+
+size_t catena_alloc_many(catena_heap_t *h, size_t n, void **out, size_t count)
+{
+    static const char fn[] = "catena_alloc_many";
+    if (bad_heap(h)) {
+        _catena_err(h, CATENA_ECORRUPT, NULL, fn);
+        return 0;
+    }
+    size_t d = blocks(n);
+    if (n == 0 || d > CATENA_MAX_BLOCKS || count == 0) {
+        h->failed++;
+        _catena_err(h, CATENA_ESIZE, NULL, fn);
+        return 0;
+    }
+    if (!out) {
+        _catena_err(h, CATENA_EINVAL, NULL, fn);
+        return 0;
+    }
+    if (locked(h, NULL, fn)) {
+        h->failed++;
+        return 0;
+    }
+    /* A collection only before the first object: the objects made are
+     * not yet reachable from any root the collector knows. */
+    _catena_gc_threshold(h, CATENA_NIL);
+    size_t got = make_many(h, d, out, count);
+    if (!got && !bad_heap(h) && _catena_gc_auto(h, CATENA_NIL))
+        got = make_many(h, d, out, count);
+    if (bad_heap(h) || !got) {
+        h->failed++;
+        _catena_err(h, miss(h, d, true), NULL, fn);
+        return bad_heap(h) ? got : 0;
+    }
+    h->gc.since += got * d;
+    if (must_zero(h, 0))
+        for (size_t j = 0; j < got; j++)
+            zero_or_copy(h, block_index(h, out[j]), 0, d, NULL);
+    return got;
+}
+
+/* The handle at objs[j] in *i when it is a contiguous object's (not
+ * validated further: the caller's loop validates it in its turn). */
+static bool contig_at(const catena_heap_t *h, void *const *objs, size_t j,
+                      size_t *i)
+{
+    return is_handle(h, objs[j], i) && ST_IS_CONTIG(block_state(h, *i));
+}
+
+/* A group of the batch being merged: blocks [i, i + len).  `next`, `nlen`:
+ * the object after the group in the batch, measured (so that it is
+ * measured once, also when it starts the next group), or NIL. */
+struct group {
+    size_t i, len, next, nlen;
+};
+
+/* Contiguous object g->i of g->len blocks absorbs the objects that follow
+ * it in objs from *j on while each is adjacent in memory, after it or
+ * before it (the batch in address order, or in reverse): each one's start
+ * becomes TAIL, so one release frees the whole group.  An object that
+ * lies before the group is measured to know; one that is not adjacent is
+ * left in g->next for the next group. */
+static void absorb_adjacent(catena_heap_t *h, void *const *objs, size_t count,
+                            size_t *j, struct group *g)
+{
+    size_t o;
+    g->next = CATENA_NIL;
+    while (*j < count && contig_at(h, objs, *j, &o)) {
+        size_t ol;
+        if (o == g->i + g->len) {
+            ol = _catena_run_length(h, o);
+            HEAD_TO_TAIL(h, o);
+        } else if (o < g->i && o + (ol = _catena_run_length(h, o)) == g->i) {
+            HEAD_TO_TAIL(h, g->i);
+            g->i = o;
+        } else {
+            if (o < g->i) {
+                g->next = o;
+                g->nlen = ol;
+            }
+            return;
+        }
+        g->len += ol;
+        h->frees++;
+        (*j)++;
+    }
+}
+
+/* catena_free_many on a heap that does not park: a run of the batch whose
+ * objects are adjacent in memory is released as one run (one index
+ * operation for the group); each object's length is measured once. */
+static int free_merging(catena_heap_t *h, void *const *objs, size_t count)
+{
+    int first = CATENA_OK;
+    size_t j = 0;
+    struct group g = {0, 0, CATENA_NIL, 0};
+    while (j < count) {
+        void *p = objs[j++];
+        size_t i, known = g.next;
+        if (!p)
+            continue;
+        if (!is_handle(h, p, &i)) {
+            int e = _catena_handle(h, p, "catena_free", &i);
+            first = first ? first : e;
+            continue;
+        }
+        if (ST_IS_CHAIN(block_state(h, i))) {
+            release_obj(h, i);
+            g.next = CATENA_NIL;
+        } else {
+            g.len = i == known ? g.nlen : _catena_run_length(h, i);
+            g.i = i;
+            absorb_adjacent(h, objs, count, &j, &g);
+            _catena_run_release(h, g.i, g.len);
+        }
+        if (bad_heap(h)) { /* released, but not by a successful free */
+            h->dropped++;
+            return _catena_err(h, CATENA_ECORRUPT, p, "catena_free");
+        }
+        h->frees++;
+    }
+    return first;
+}
+
+int catena_free_many(catena_heap_t *h, void *const *objs, size_t count)
+{
+    static const char fn[] = "catena_free_many";
+    if (bad_heap(h))
+        return _catena_err(h, CATENA_ECORRUPT, NULL, fn);
+    if (!objs && count)
+        return _catena_err(h, CATENA_EINVAL, NULL, fn);
+    if (h->gc.lock)
+        return _catena_err(h, CATENA_ELOCKED, NULL, fn);
+    if (!(CATENA_PARKING && h->park_cap))
+        return free_merging(h, objs, count);
+    /* A parking heap parks what catena_free would: one at a time. */
+    int first = CATENA_OK;
+    for (size_t j = 0; j < count; j++) {
+        int e = catena_free(h, objs[j]);
+        if (e == CATENA_ECORRUPT && bad_heap(h))
+            return e;
+        first = first ? first : e;
+    }
+    return first;
+}

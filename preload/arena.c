@@ -127,6 +127,38 @@ void *alloc_in(struct slot *s, size_t n, unsigned flags)
     return p;
 }
 
+/* Up to count objects of n bytes in arena a (catena_alloc_many: one
+ * index operation per free run they are cut from); how many. */
+static size_t alloc_many_at(struct slot *s, struct arena *a, size_t n,
+                            void **out, size_t count)
+{
+    size_t got = catena_alloc_many(a->h, n, out, count);
+    if (!got && catena_last_error(a->h) == CATENA_ECORRUPT)
+        shim_fault("malloc", "heap metadata corrupt (a freed object's header "
+                             "was overwritten: an overflow or a write after "
+                             "free) in the arena at", a);
+    size_t k = (n + bsize - 1) >> bshift;
+    if (got && track)
+        s->live += got * (k << bshift);
+    if (got)
+        trim_note_alloc(a, got * k);
+    return got;
+}
+
+size_t alloc_many_in(struct slot *s, size_t n, void **out, size_t count)
+{
+    size_t got = s->cur ? alloc_many_at(s, s->cur, n, out, count) : 0;
+    if (got)
+        return got;
+    /* the current arena has none: one object the way alloc_in finds it
+     * (the other arenas, a new one), then the rest where it came from */
+    if (!(out[0] = alloc_in(s, n, 0)))
+        return 0;
+    if (count > 1 && s->cur == arena_at(out[0]))
+        return 1 + alloc_many_at(s, s->cur, n, out + 1, count - 1);
+    return 1;
+}
+
 /* Give a cached object back to catena (its slot's lock held): its state
  * byte becomes TC_GONE first. */
 void give_back(struct slot *s, struct arena *a, void *p)
@@ -138,6 +170,20 @@ void give_back(struct slot *s, struct arena *a, void *p)
         shim_die("tcache: a cached object was not allocated");
     /* what the free gave back, read from catena's counter in O(1):
      * measuring the object first (catena_size) scans its run */
+    size_t sz = (catena_free_blocks(a->h) - f0) << bshift;
+    if (track)
+        s->live -= sz;
+    trim_note_free(s, a, sz >> bshift);
+}
+
+void give_back_many(struct slot *s, struct arena *a, void **objs, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        atomic_store_explicit(state_of(a, objs[j]), TC_GONE,
+                              memory_order_relaxed);
+    size_t f0 = catena_free_blocks(a->h);
+    if (catena_free_many(a->h, objs, n))
+        shim_die("tcache: a cached object was not allocated");
     size_t sz = (catena_free_blocks(a->h) - f0) << bshift;
     if (track)
         s->live -= sz;

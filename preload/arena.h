@@ -168,6 +168,16 @@ SHIM_HIDDEN void trim_note_free(struct slot *s, struct arena *a, size_t k);
 SHIM_HIDDEN struct arena *arena_of(const void *p);
 SHIM_HIDDEN void *alloc_in(struct slot *s, size_t n, unsigned flags);
 SHIM_HIDDEN void give_back(struct slot *s, struct arena *a, void *p);
+/* Batches (catena_alloc_many, catena_free_many; slot lock held): up to
+ * count objects of n bytes, adjacent where one free run holds them, from
+ * the current arena (else one the way alloc_in finds it, then the rest
+ * from its arena), how many made (0: none); and give_back for n cached
+ * objects of arena a at once (adjacent ones merge in one index
+ * operation). */
+SHIM_HIDDEN size_t alloc_many_in(struct slot *s, size_t n, void **out,
+                                 size_t count);
+SHIM_HIDDEN void give_back_many(struct slot *s, struct arena *a, void **objs,
+                                size_t n);
 SHIM_HIDDEN const char *fault_name(int e);
 SHIM_HIDDEN void free_in(struct arena *a, void *p, const char *fn);
 

@@ -98,28 +98,61 @@ static bool depot_put(struct arena *a, void *p)
     return true;
 }
 
+/* Objects on their way back to catena, gathered per arena so that one
+ * catena_free_many takes them (adjacent ones merge: one index operation
+ * per group, not per object), under their slot's lock. */
+#define GIVE_BATCH 64
+struct give {
+    struct slot *s;
+    struct arena *a;
+    size_t n;
+    void *objs[GIVE_BATCH];
+};
+
+static void give_flush(struct give *g)
+{
+    if (g->n)
+        give_back_many(g->s, g->a, g->objs, g->n);
+    g->n = 0;
+}
+
+/* Add p of arena a (slot s, whose lock is held) to the batch. */
+static void give_add(struct give *g, struct slot *s, struct arena *a, void *p)
+{
+    if (g->n && (g->a != a || g->n == GIVE_BATCH))
+        give_flush(g);
+    g->s = s;
+    g->a = a;
+    g->objs[g->n++] = p;
+}
+
 /* Give a detached list of cached objects back, taking each owning slot's
  * lock once per run of objects from the same slot: to the slot's depot
- * while it has room if `keep`, else to catena. */
+ * while it has room if `keep`, else to catena (in batches). */
 void flush_list(void *list, bool keep, const char *fn)
 {
     struct slot *held = NULL;
+    struct give g = {.n = 0};
     while (list) {
         void *p = list;
         list = tc_next(p, 0, fn);
         struct arena *a = arena_at(p);
         struct slot *s = &slots[a->slot];
         if (s != held) {
-            if (held)
+            if (held) {
+                give_flush(&g);
                 shim_unlock(&held->lock);
+            }
             shim_lock(&s->lock);
             held = s;
         }
         if (!keep || !depot_put(a, p))
-            give_back(s, a, p);
+            give_add(&g, s, a, p);
     }
-    if (held)
+    if (held) {
+        give_flush(&g);
         shim_unlock(&held->lock);
+    }
 }
 
 /* Detach the newest objects of depot list d (of k-block objects) until
@@ -147,14 +180,16 @@ void tc_depots_flush(void)
         struct slot *s = &slots[i];
         shim_lock(&s->lock);
         depot_blocks[i] = 0; /* every list cut below */
+        struct give g = {.n = 0};
         for (unsigned k = 1; k <= TC_CLASSES; k++) {
             void *l = list_cut(&depot[i][k - 1], k, 0, "malloc");
             while (l) {
                 void *p = l;
                 l = tc_next(p, k, "malloc");
-                give_back(s, arena_at(p), p);
+                give_add(&g, s, arena_at(p), p);
             }
         }
+        give_flush(&g);
         shim_unlock(&s->lock);
     }
 }
@@ -371,13 +406,15 @@ static void *refill_depot(struct tcache *tc, struct tc_list *d, unsigned k,
 }
 
 /* A miss: k-block objects from the slot's depot, else from catena, one
- * returned, up to TC_REFILL - 1 more into the cache. */
+ * returned, up to TC_REFILL - 1 more into the cache.  From catena in one
+ * call (catena_alloc_many: adjacent objects cut from one free run, one
+ * index operation for all of them where the run is there). */
 void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
 {
     struct slot *s = &slots[tc->slot];
+    struct tc_bin *b = &tc->bin[k - 1];
     size_t n = (size_t)k << bshift;
-    void *extra[TC_REFILL];
-    unsigned ne = 0;
+    void *got[TC_REFILL];
     shim_lock(&s->lock);
     struct tc_list *d = &depot[tc->slot][k - 1];
     void *p = d->n ? refill_depot(tc, d, k, flags) : NULL;
@@ -385,36 +422,32 @@ void *tc_refill(struct tcache *tc, unsigned k, unsigned flags)
         shim_unlock(&s->lock);
         return p;
     }
-    p = alloc_in(s, n, flags);
-    if (p && block_aligned(p)) {
-        atomic_store_explicit(state_of(arena_at(p), p), (unsigned char)k,
-                              memory_order_relaxed);
-        struct tc_bin *b = &tc->bin[k - 1];
-        for (unsigned want = b->max / 2 < TC_REFILL - 1 ? b->max / 2
-                                                        : TC_REFILL - 1;
-             ne < want; ne++) {
-            void *q = alloc_in(s, n, 0);
-            if (!q)
-                break;
-            if (!block_aligned(q)) { /* not expected: never cache it */
-                struct arena *a = arena_of(q);
-                give_back(s, a, q);
-                break;
-            }
-            atomic_store_explicit(state_of(arena_at(q), q),
-                                  (unsigned char)(k | TC_FREE),
-                                  memory_order_relaxed);
-            extra[ne] = q;
+    size_t want = 1 + (b->max / 2 < TC_REFILL - 1 ? b->max / 2
+                                                   : TC_REFILL - 1);
+    size_t m = alloc_many_in(s, n, got, want), ne = m;
+    for (size_t j = 0; j < m; j++) {
+        if (!block_aligned(got[j])) { /* not expected: never cache them */
+            for (size_t i = j ? j : 1; i < m; i++)
+                give_back(s, arena_of(got[i]), got[i]);
+            ne = j ? j : 1; /* the first is still returned, uncached */
+            break;
         }
+        atomic_store_explicit(state_of(arena_at(got[j]), got[j]),
+                              (unsigned char)(j ? k | TC_FREE : k),
+                              memory_order_relaxed);
     }
     shim_unlock(&s->lock);
-    if (ne) {
+    if (!ne)
+        return NULL;
+    p = got[0];
+    if (ne > 1) {
         tc_busy(tc);
-        struct tc_bin *b = &tc->bin[k - 1];
-        while (ne) /* lowest address on top */
-            tc_push(b, extra[--ne]);
+        while (ne > 1) /* lowest address on top */
+            tc_push(b, got[--ne]);
         tc_idle(tc);
     }
+    if (flags & CATENA_ZERO)
+        memset(p, 0, n);
     return p;
 }
 

@@ -1052,8 +1052,260 @@ UNIT_TEST(t_parked_counters_exact)
 }
 /* ---- end park2 ---------------------------------------------------------- */
 
+
+/* Fill the heap with 1-block objects into keep[] (at most max), free
+ * every other one (keep[] gets NULL there): the free space is all 1-block
+ * holes.  Returns the number of entries of keep[] (with its NULLs). */
+static size_t checker_all(catena_heap_t *h, void **keep, size_t max)
+{
+    size_t n = 0;
+    void *p;
+    while (n < max && (p = catena_alloc(h, 1)))
+        keep[n++] = p;
+    for (size_t i = 0; i < n; i += 2) {
+        UNIT_EQ(catena_free(h, keep[i]), 0);
+        keep[i] = NULL;
+    }
+    return n;
+}
+
+/* Free a batch and the rest of a checkerboard: nothing is left. */
+static void free_both(catena_heap_t *h, void **out, size_t got, void **keep,
+                      size_t n)
+{
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free_many(h, out, got), CATENA_OK);
+    UNIT_EQ(catena_free_many(h, keep, n), CATENA_OK);
+    UNIT_EQ(catena_check(h), 0);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.objects, 0);
+}
+
+static void *bat[8192];
+
+/* catena_alloc_many with chaining off (no parking): one run of count * d
+ * blocks cut into adjacent objects; counted as allocs; partial success
+ * when the heap runs out; the errors of a refused batch. */
+UNIT_TEST(t_alloc_many)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_chaining(h, false);
+    catena_set_hook(h, hook, NULL);
+    void **out = bat;
+    struct catena_stats s0, s;
+    st(h, &s0);
+    size_t got = catena_alloc_many(h, 2 * BS - 1, out, 8);
+    UNIT_EQ(got, 8);
+    for (size_t j = 0; j < got; j++) {
+        UNIT_ASSERT(catena_is_contiguous(h, out[j]));
+        UNIT_EQ(catena_size(h, out[j]), 2 * BS);
+        if (j) /* one run, cut in address order */
+            UNIT_ASSERT((char *)out[j] == (char *)out[j - 1] + 2 * BS);
+        memset(out[j], (int)j, 2 * BS);
+    }
+    st(h, &s);
+    UNIT_EQ(s.objects, 8);
+    UNIT_EQ(s.allocs, s0.allocs + 8);
+    UNIT_EQ(s.used_blocks, 16);
+    UNIT_EQ(s.peak_used, 16);
+    UNIT_EQ(s.free_runs, 1);
+    UNIT_EQ(catena_check(h), 0);
+    /* errors: nothing changes */
+    hook_calls = 0;
+    UNIT_EQ(catena_alloc_many(h, 0, out, 4), 0);
+    UNIT_EQ(hook_err, CATENA_ESIZE);
+    UNIT_EQ(catena_alloc_many(h, 16, out, 0), 0);
+    UNIT_EQ(hook_err, CATENA_ESIZE);
+    UNIT_EQ(catena_alloc_many(h, 16, NULL, 4), 0);
+    UNIT_EQ(hook_err, CATENA_EINVAL);
+    UNIT_EQ(catena_alloc_many(NULL, 16, out, 4), 0);
+    UNIT_EQ(hook_calls, 3); /* (no heap: no hook; ELOCKED: test_model) */
+    st(h, &s);
+    UNIT_EQ(s.objects, 8);
+    UNIT_EQ(catena_check(h), 0);
+    /* more than the heap holds: every free block, then a partial result
+     * without an error */
+    size_t left = catena_free_blocks(h);
+    hook_calls = 0;
+    got = catena_alloc_many(h, BS, out + 8, 8192 - 8);
+    UNIT_EQ(got, left);
+    UNIT_EQ(hook_calls, 0);
+    UNIT_EQ(catena_free_blocks(h), 0);
+    UNIT_EQ(catena_check(h), 0);
+    /* a full heap: ENOMEM, as catena_alloc */
+    UNIT_EQ(catena_alloc_many(h, BS, out, 1), 0);
+    UNIT_EQ(hook_err, CATENA_ENOMEM);
+    for (size_t j = 0; j < 8; j++) /* the bytes survived */
+        UNIT_EQ(((unsigned char *)out[j])[BS], j);
+    UNIT_EQ(catena_free_many(h, out, 8 + got), CATENA_OK);
+    st(h, &s);
+    UNIT_EQ(s.objects, 0);
+    UNIT_EQ(s.frees, s0.frees + 8 + got);
+    UNIT_EQ(s.free_runs, 1);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+/* A fragmented heap: runs too short for the batch, the batch takes the
+ * runs it finds (halving), and chaining off refuses a size no run holds
+ * with ENOCHAIN. */
+UNIT_TEST(t_alloc_many_fragmented)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_chaining(h, false);
+    catena_set_hook(h, hook, NULL);
+    void **keep = slots, **out = bat;
+    size_t n = checker_all(h, keep, 8192); /* free runs of one block */
+    UNIT_ASSERT(n > 8);
+    size_t f = catena_free_blocks(h);
+    UNIT_EQ(catena_alloc_many(h, 2 * BS, out, 4), 0);
+    UNIT_EQ(hook_err, CATENA_ENOCHAIN);
+    size_t got = catena_alloc_many(h, BS, out, 8192);
+    UNIT_EQ(got, f);
+    free_both(h, out, got, keep, n);
+    struct catena_stats s;
+    st(h, &s);
+    UNIT_EQ(s.free_runs, 1);
+}
+
+/* catena_free_many: adjacent objects in either order merge; a bad handle
+ * (foreign, interior, given twice) is reported under catena_free and
+ * skipped, the others freed; NULL entries skipped. */
+UNIT_TEST(t_free_many)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    catena_set_chaining(h, false);
+    catena_set_hook(h, hook, NULL);
+    void *o[8];
+    UNIT_EQ(catena_alloc_many(h, 3 * BS, o, 8), 8);
+    void *guard = catena_alloc(h, BS);
+    struct catena_stats s0, s;
+    st(h, &s0);
+    /* descending, with a NULL, a duplicate and an interior pointer */
+    int x;
+    void *batch[] = {o[3], o[2], NULL, o[1], o[2], (char *)o[0] + BS, &x};
+    hook_calls = 0;
+    UNIT_EQ(catena_free_many(h, batch, 7), CATENA_EFREE);
+    UNIT_EQ(hook_calls, 3);
+    UNIT_EQ(hook_err, CATENA_EFOREIGN); /* the last one reported */
+    st(h, &s);
+    UNIT_EQ(s.objects, s0.objects - 3);
+    UNIT_EQ(s.frees, s0.frees + 3);
+    UNIT_EQ(s.free_runs, s0.free_runs + 1); /* o[1..3]: one run */
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_size(h, o[0]), 3 * BS); /* untouched */
+    /* ascending, merging with the free run before them */
+    UNIT_EQ(catena_free_many(h, o + 4, 4), CATENA_OK);
+    UNIT_EQ(catena_check(h), 0);
+    st(h, &s);
+    UNIT_EQ(s.free_runs, s0.free_runs + 1);
+    UNIT_EQ(catena_free_many(h, o, 1), CATENA_OK);
+    UNIT_EQ(catena_free(h, guard), CATENA_OK);
+    st(h, &s);
+    UNIT_EQ(s.objects, 0);
+    UNIT_EQ(s.free_runs, 1);
+    UNIT_EQ(catena_free_many(h, NULL, 0), CATENA_OK);
+    UNIT_EQ(catena_free_many(h, NULL, 1), CATENA_EINVAL);
+    UNIT_EQ(catena_check(h), 0);
+}
+
+/* A heap that parks (chaining on): the batch takes parked runs of its
+ * length first, chains where no run holds an object, and catena_free_many
+ * parks as catena_free does. */
+UNIT_TEST(t_alloc_many_parking)
+{
+    catena_heap_t *h = mk(16 * 1024);
+    void *o[16], *out[64];
+    UNIT_EQ(catena_alloc_many(h, 2 * BS, o, 16), 16);
+    for (size_t j = 0; j < 16; j += 2) /* every other: parked */
+        UNIT_EQ(catena_free(h, o[j]), 0);
+    UNIT_EQ(catena_check(h), 0);
+    size_t got = catena_alloc_many(h, 2 * BS, out, 8);
+    UNIT_EQ(got, 8);
+    for (size_t j = 0; j < got; j++) { /* the parked runs came back */
+        bool found = false;
+        for (size_t i = 0; i < 16; i += 2)
+            found = found || out[j] == o[i];
+        UNIT_ASSERT(found);
+    }
+    UNIT_EQ(catena_check(h), 0);
+    UNIT_EQ(catena_free_many(h, out, got), CATENA_OK);
+    UNIT_EQ(catena_check(h), 0);
+    for (size_t j = 1; j < 16; j += 2)
+        UNIT_EQ(catena_free(h, o[j]), 0);
+    /* fragmented with chaining on: objects longer than any run chain */
+    void **keep = slots;
+    size_t n = checker_all(h, keep, 8192);
+    got = catena_alloc_many(h, 3 * BS, out, 4);
+    UNIT_EQ(got, 4);
+    for (size_t j = 0; j < got; j++)
+        UNIT_ASSERT(!catena_is_contiguous(h, out[j]));
+    free_both(h, out, got, keep, n);
+}
+
+/* A random history of batches and single calls, both policies: the
+ * validator passes after every step, bytes survive, and freeing
+ * everything gives back every block. */
+UNIT_TEST(t_batch_random_check)
+{
+    unsigned long rounds = UNIT_ITERS(10);
+    for (unsigned long r = 0; r < rounds; r++) {
+        unit_seed(r * 17 + 3);
+        catena_heap_t *h = mk(16 * 1024);
+        catena_set_chaining(h, r % 2 == 0);
+        size_t total = catena_free_blocks(h), n = 128;
+        unsigned char tag[128] = {0};
+        memset(slots, 0, n * sizeof slots[0]);
+        for (int step = 0; step < 1500; step++) {
+            size_t i = unit_below(n), c = 1 + unit_below(12), empty = 0;
+            if (c > n - i)
+                c = n - i;
+            for (size_t j = 0; j < n; j++)
+                empty += slots[j] == NULL;
+            void *b[12];
+            size_t m = 0;
+            if (unit_below(2)) { /* free the live ones of slots[i..i+c) */
+                for (size_t j = i; j < i + c; j++) {
+                    if (slots[j]) {
+                        uint8_t v = 0;
+                        UNIT_EQ(catena_read_byte(h, slots[j], 0, &v), 0);
+                        UNIT_EQ(v, tag[j]);
+                        b[m++] = slots[j];
+                        slots[j] = NULL;
+                    }
+                }
+                UNIT_EQ(catena_free_many(h, b, m), 0);
+            } else {
+                size_t sz = 1 + unit_below(unit_below(4) ? 4 * BS : 40 * BS);
+                size_t got = catena_alloc_many(h, sz, b,
+                                               c < empty ? c : empty);
+                for (size_t j = i, k = 0; k < got; j = (j + 1) % n) {
+                    if (slots[j])
+                        continue;
+                    slots[j] = b[k++];
+                    tag[j] = (unsigned char)unit_below(256);
+                    UNIT_EQ(catena_write_byte(h, slots[j], 0, tag[j]), 0);
+                    UNIT_EQ(catena_size(h, slots[j]),
+                            (sz + BS - 1) / BS * BS);
+                }
+            }
+            UNIT_EQ(catena_check(h), 0);
+        }
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (slots[j])
+                slots[m++] = slots[j];
+        UNIT_EQ(catena_free_many(h, slots, m), 0);
+        UNIT_EQ(catena_check(h), 0);
+        UNIT_EQ(catena_free_blocks(h), total);
+    }
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(t_parked_is_free), UNIT_CASE(t_parked_random_check),
+    UNIT_CASE(t_alloc_many), UNIT_CASE(t_alloc_many_fragmented),
+    UNIT_CASE(t_free_many), UNIT_CASE(t_alloc_many_parking),
+    UNIT_CASE(t_batch_random_check),
     UNIT_CASE(t_corrupt_free_run_fields),
     UNIT_CASE(t_init_geometry),   UNIT_CASE(t_init_bad),
     UNIT_CASE(t_alloc_contiguous), UNIT_CASE(t_alloc_zero_flag),
