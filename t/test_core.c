@@ -23,6 +23,11 @@ static uint64_t arena[(64 * 1024) / 8] __attribute__((aligned(64)));
 static catena_heap_t *mk(size_t size)
 {
     catena_heap_t *h = NULL;
+    /* A fresh arena for every heap, as each case gets under Check's fork:
+     * the bare-metal runner runs every case in one process, and a free-run
+     * header a previous case left at the same place can make a test that
+     * corrupts one field see a different (stale but plausible) header. */
+    memset(arena, 0, sizeof arena);
     UNIT_EQ(catena_init(arena, size, &h), CATENA_OK);
     UNIT_ASSERT(h != NULL);
     UNIT_EQ(catena_check(h), 0);
