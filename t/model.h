@@ -289,6 +289,23 @@ static const unsigned model_flag_choices[] = {
     CATENA_NOSCAN | CATENA_FINAL, CATENA_NOSCAN | CATENA_NOCOLLECT,
     CATENA_ZERO, CATENA_ZERO | CATENA_NOSCAN};
 
+/* A refused allocation of n bytes (d blocks): nothing changed, and the
+ * error is the one the policy and the guarantee call for.  Returns it. */
+static int model_refused(struct model *m, const struct catena_stats *s0,
+                          size_t n, size_t d)
+{
+    int e = catena_last_error(m->h);
+    model_same(m, s0);
+    if (!m->chaining) {
+        M_EQ(m, e, s0->free_blocks >= d ? CATENA_ENOCHAIN : CATENA_ENOMEM);
+        m->n_enochain += e == CATENA_ENOCHAIN;
+    } else {
+        M_EQ(m, e, CATENA_ENOMEM);
+        M_CHECK(m, s0->free_blocks < catena_blocks_for(n)); /* guarantee */
+    }
+    return e;
+}
+
 static void op_alloc(struct model *m, struct mobj *o)
 {
     size_t n = model_size(m), d = m_blocks(n);
@@ -305,16 +322,7 @@ static void op_alloc(struct model *m, struct mobj *o)
         p = catena_alloc_flags(m->h, n, flags);
     }
     if (!p) {
-        int e = catena_last_error(m->h);
-        model_same(m, &s0);
-        if (!m->chaining) {
-            M_EQ(m, e, s0.free_blocks >= d ? CATENA_ENOCHAIN : CATENA_ENOMEM);
-            m->n_enochain += e == CATENA_ENOCHAIN;
-        } else {
-            M_EQ(m, e, CATENA_ENOMEM);
-            M_CHECK(m, s0.free_blocks < catena_blocks_for(n)); /* guarantee */
-        }
-        model_failed(m, e);
+        model_failed(m, model_refused(m, &s0, n, d));
         return;
     }
     o->p = p;

@@ -89,16 +89,7 @@ static void batch_alloc(struct model *m)
     size_t got = catena_alloc_many(m->h, n, out, c);
     M_CHECK(m, got <= c);
     if (!got) {
-        int e = catena_last_error(m->h);
-        model_same(m, &s0);
-        if (!m->chaining) {
-            M_EQ(m, e, s0.free_blocks >= d ? CATENA_ENOCHAIN : CATENA_ENOMEM);
-            m->n_enochain += e == CATENA_ENOCHAIN;
-        } else {
-            M_EQ(m, e, CATENA_ENOMEM);
-            M_CHECK(m, s0.free_blocks < catena_blocks_for(n));
-        }
-        model_failed(m, e);
+        model_failed(m, model_refused(m, &s0, n, d));
         return;
     }
     for (size_t j = 0; j < got; j++) {
